@@ -1,0 +1,345 @@
+"""The scoring engine: current values in, points out, on whole columns.
+
+For every (unit, period) that has a submission or an adjustment, the engine finds the scheme of
+the unit's group, scores each item for all units at once with numpy, and aggregates in SPEC's
+order: sections (capped), N/A rescaling, penalties, bonus (capped, gated), rounding, veto.
+Explanations are built only for the units someone looks at.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .rules import Context, explain_missing, explain_na, fmt
+from .schemes import Item, Scheme, load_schemes
+
+OK, MISSING, NA, PENDING, ADJUSTED = range(5)
+STATUS = np.array(["ok", "missing", "na", "pending", "adjusted"], dtype=object)
+STATUS_LABELS = {"ok": "正常", "missing": "未报送", "na": "不适用", "pending": "待评定", "adjusted": "已核定"}
+
+
+def round2(x):
+    """Half-up rounding to 2 decimals (四舍五入), robust to binary noise."""
+    return np.floor(np.asarray(x, dtype=float) * 100 + 0.5 + 1e-7) / 100
+
+
+@dataclass
+class Block:
+    """Every scored (unit, period) of one scheme, with its item and section results."""
+
+    scheme: Scheme
+    keys: pd.DataFrame  # unit_code, unit_name, group, period, self_score (one row per result)
+    cols: dict[str, np.ndarray]  # indicator -> values (nan where missing or n/a)
+    na: dict[str, np.ndarray]  # indicator -> reported 不适用
+    groups: np.ndarray  # (group, period) id for relative rules
+    items: list[Item]
+    computed: np.ndarray  # rows x items, before adjustments
+    points: np.ndarray  # rows x items, final
+    status: np.ndarray  # rows x items, int8 codes
+    section_points: np.ndarray  # rows x sections
+    section_caps: np.ndarray  # rows x sections (shrunk by n/a items)
+    adjustments: dict = field(default_factory=dict)  # (row, item index) -> adjustment record
+
+
+@dataclass
+class Scores:
+    """The results of one scoring run over some periods."""
+
+    blocks: list[Block]
+    units: pd.DataFrame  # one row per (unit, period)
+
+    def block_of(self, unit_code: str, period: str) -> tuple[Block, int] | None:
+        for block in self.blocks:
+            hit = np.flatnonzero((block.keys["unit_code"].to_numpy() == unit_code)
+                                 & (block.keys["period"].to_numpy() == period))
+            if len(hit):
+                return block, int(hit[0])
+        return None
+
+    @cached_property
+    def items(self) -> pd.DataFrame:
+        """Long table of item results: unit_code, period, item_id, kind, section_id, points, max, status."""
+        frames = []
+        for b in self.blocks:
+            n, k = b.points.shape
+            if n == 0:
+                continue
+            frames.append(pd.DataFrame({
+                "unit_code": np.repeat(b.keys["unit_code"].to_numpy(), k),
+                "period": np.repeat(b.keys["period"].to_numpy(), k),
+                "group": np.repeat(b.keys["group"].to_numpy(), k),
+                "scheme": b.scheme.id,
+                "item_id": np.tile([i.id for i in b.items], n),
+                "name": np.tile([i.name for i in b.items], n),
+                "kind": np.tile([i.kind for i in b.items], n),
+                "section_id": np.tile([i.section_id for i in b.items], n),
+                "points": b.points.ravel(),
+                "max": np.tile([np.nan if i.max is None else i.max for i in b.items], n),
+                "status": STATUS[b.status.ravel()],
+            }))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["unit_code", "period", "group", "scheme", "item_id", "name", "kind",
+                     "section_id", "points", "max", "status"])
+
+    @cached_property
+    def sections(self) -> pd.DataFrame:
+        frames = []
+        for b in self.blocks:
+            n, k = b.section_points.shape
+            if n == 0:
+                continue
+            frames.append(pd.DataFrame({
+                "unit_code": np.repeat(b.keys["unit_code"].to_numpy(), k),
+                "period": np.repeat(b.keys["period"].to_numpy(), k),
+                "group": np.repeat(b.keys["group"].to_numpy(), k),
+                "section_id": np.tile([s.id for s in b.scheme.sections], n),
+                "name": np.tile([s.name for s in b.scheme.sections], n),
+                "points": b.section_points.ravel(),
+                "max": b.section_caps.ravel(),
+            }))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["unit_code", "period", "group", "section_id", "name", "points", "max"])
+
+    def explain(self, unit_code: str, period: str) -> dict | None:
+        """Item by item, with a Chinese sentence each; None when the unit has no result."""
+        found = self.block_of(unit_code, period)
+        if found is None:
+            return None
+        b, row = found
+        s = b.scheme
+        same_group = b.groups == b.groups[row]
+
+        def group_max(code: str) -> float:
+            vals = b.cols[code][same_group]
+            return float(np.nanmax(vals)) if np.isfinite(vals).any() else 0.0
+
+        ctx = Context(s.names(), group_max)
+        values = {c: float(v[row]) for c, v in b.cols.items()}
+        items = []
+        for j, item in enumerate(b.items):
+            status = STATUS[b.status[row, j]]
+            text = _explain_item(item, values, {c: bool(m[row]) for c, m in b.na.items()},
+                                 float(b.computed[row, j]), ctx)
+            points = float(b.points[row, j])
+            if status == "adjusted":
+                adj = b.adjustments[(row, j)]
+                text = (f"已核定为{fmt(adj['points'])}分(原计{fmt(b.computed[row, j])}分:{text}),"
+                        f"理由:{adj['reason']}(核定人:{adj['actor']},{adj['at']:%Y-%m-%d %H:%M})")
+            if item.kind == "penalty":
+                points = -points
+            items.append({"item_id": item.id, "name": item.name, "points": float(round2(points)),
+                          "max": item.max, "status": status, "explanation": text,
+                          "kind": item.kind, "section_id": item.section_id})
+        unit = self.units[(self.units["unit_code"] == unit_code) & (self.units["period"] == period)].iloc[0]
+        sections = [{"id": sec.id, "name": sec.name, "points": float(round2(b.section_points[row, k])),
+                     "max": float(b.section_caps[row, k])} for k, sec in enumerate(s.sections)]
+        return {"unit_code": unit_code, "unit_name": unit["unit_name"], "group": unit["group"],
+                "period": period, "scheme": s.id, "items": items, "sections": sections,
+                "base": float(round2(unit["base"])), "applicable_max": float(unit["applicable_max"]),
+                "penalty": float(round2(unit["penalty"])), "bonus": float(round2(unit["bonus"])),
+                "veto": unit["veto"], "veto_name": unit["veto_name"],
+                "total": float(unit["total"]), "grade": unit["grade"]}
+
+
+def _explain_item(item: Item, values, na, computed, ctx) -> str:
+    rule = item.rule
+    reads = rule.reads()
+    if item.rule.type_name == "manual":
+        return rule.explain(values, computed, item.max, ctx)
+    na_codes = [c for c in reads if na.get(c)]
+    if na_codes:
+        return explain_na(na_codes, item.max, ctx)
+    missing = [c for c in reads if np.isnan(values[c])]
+    if missing:
+        return explain_missing(missing, item.max, ctx)
+    return rule.explain(values, computed, item.max, ctx)
+
+
+# -- scoring --------------------------------------------------------------------------------
+def score(store, periods: list[str] | None = None) -> Scores:
+    """Score every unit with data in ``periods`` (all periods when None)."""
+    schemes = load_schemes(store)
+    con = store.cursor()
+    try:
+        return _score(con, schemes, periods)
+    finally:
+        con.close()
+
+
+def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
+    where, params = "", []
+    if periods is not None:
+        if not periods:
+            return Scores([], _empty_units())
+        where = f"WHERE period IN ({', '.join('?' * len(periods))})"
+        params = list(periods)
+    keys = con.execute(f"""
+        WITH k AS (
+            SELECT unit_code, period, self_score FROM current_submissions {where}
+            UNION ALL
+            SELECT DISTINCT unit_code, period, NULL FROM adjustments {where})
+        SELECT k.unit_code, u.unit_name, u.grp AS "group", k.period, max(k.self_score) AS self_score
+        FROM k JOIN units u USING (unit_code)
+        GROUP BY ALL ORDER BY k.period, u.grp, k.unit_code""", params + params).df()
+    keys["scheme"] = None
+    for s in schemes:
+        mask = keys["group"].isin(s.groups) & (keys["period"] >= s.period_from) & (keys["period"] <= s.period_to)
+        keys.loc[mask, "scheme"] = s.id
+    keys = keys[keys["scheme"].notna()].reset_index(drop=True)
+    if keys.empty:
+        return Scores([], _empty_units())
+
+    codes = sorted({c for s in schemes for c in s.indicators})
+    col_of = {c: j for j, c in enumerate(codes)}
+    keys["row"] = np.arange(len(keys))
+    con.register("score_keys", keys[["unit_code", "period", "row"]])
+    con.register("score_codes", pd.DataFrame({"indicator": codes, "col": np.arange(len(codes))}))
+    vals = con.execute("""
+        SELECT k.row, c.col, v.value, v.is_na FROM current_values v
+        JOIN score_keys k USING (unit_code, period) JOIN score_codes c USING (indicator)""").fetchnumpy()
+    adjs = con.execute("""
+        SELECT k.row, a.item_id, a.points, a.reason, a.actor, a.at FROM adjustments a
+        JOIN score_keys k USING (unit_code, period)
+        QUALIFY row_number() OVER (PARTITION BY a.unit_code, a.period, a.item_id ORDER BY a.adj_id DESC) = 1
+        """).df()
+    con.unregister("score_keys")
+    con.unregister("score_codes")
+
+    matrix = np.full((len(keys), len(codes)), np.nan)
+    na_matrix = np.zeros((len(keys), len(codes)), dtype=bool)
+    r, c = vals["row"].astype(np.int64), vals["col"].astype(np.int64)
+    matrix[r, c] = np.asarray(vals["value"], dtype=float)
+    na_matrix[r, c] = np.asarray(vals["is_na"], dtype=bool)
+    matrix[na_matrix] = np.nan
+
+    blocks, frames = [], []
+    for s in schemes:
+        rows = np.flatnonzero(keys["scheme"].to_numpy() == s.id)
+        if len(rows) == 0:
+            continue
+        block_keys = keys.iloc[rows].reset_index(drop=True)
+        cols = {code: matrix[rows, col_of[code]] for code in s.indicators}
+        na = {code: na_matrix[rows, col_of[code]] for code in s.indicators}
+        row_pos = {int(g): k for k, g in enumerate(rows)}
+        block_adjs = adjs[adjs["row"].isin(rows)].assign(row=lambda d: d["row"].map(row_pos))
+        block, units = score_block(s, block_keys, cols, na, block_adjs)
+        blocks.append(block)
+        frames.append(units)
+    return Scores(blocks, pd.concat(frames, ignore_index=True))
+
+
+def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> tuple[Block, pd.DataFrame]:
+    """Score the rows of one scheme; ``adjs`` has row (0-based), item_id, points, reason, actor, at."""
+    n = len(keys)
+    groups = pd.factorize(keys["group"].astype(str) + "|" + keys["period"].astype(str))[0]
+    items = s.items
+    computed = np.zeros((n, len(items)))
+    status = np.zeros((n, len(items)), dtype=np.int8)
+    for j, item in enumerate(items):
+        computed[:, j], status[:, j] = _score_item(item, cols, na, groups)
+
+    points = computed.copy()
+    adjustments = {}
+    item_index = {it.id: j for j, it in enumerate(items)}
+    for rec in adjs.to_dict("records"):
+        j = item_index.get(rec["item_id"])
+        if j is None:
+            continue
+        row = int(rec["row"])
+        value = abs(rec["points"]) if items[j].kind == "penalty" else rec["points"]
+        points[row, j] = value
+        status[row, j] = ADJUSTED
+        adjustments[(row, j)] = rec
+
+    # 1. sections, capped; 2. n/a items shrink their section's cap
+    sec_points = np.zeros((n, len(s.sections)))
+    sec_caps = np.zeros((n, len(s.sections)))
+    j0 = 0
+    for k, sec in enumerate(s.sections):
+        j1 = j0 + len(sec.items)
+        item_max = np.array([it.max for it in sec.items])
+        shrink = ((status[:, j0:j1] == NA) * item_max).sum(axis=1)
+        sec_caps[:, k] = np.maximum(sec.max - shrink, 0.0)
+        sec_points[:, k] = np.clip(points[:, j0:j1].sum(axis=1), 0.0, sec_caps[:, k])
+        j0 = j1
+    applicable = sec_caps.sum(axis=1)
+    raw_base = sec_points.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = np.where(applicable >= s.total_max - 1e-9, raw_base,
+                        np.where(applicable > 0, raw_base / applicable * s.total_max, 0.0))
+    # 3. penalties, uncapped, never below 0; 4. bonus, capped, gated by min_base
+    n_bonus = len(s.bonus_items)
+    bonus_cols = points[:, j0:j0 + n_bonus]
+    pen_cols = points[:, j0 + n_bonus:]
+    penalty = pen_cols.sum(axis=1)
+    bonus = np.where(base >= s.bonus_min_base - 1e-9, np.minimum(bonus_cols.sum(axis=1), s.bonus_max), 0.0)
+    # 5. rounding at the end; 6. veto
+    total = round2(np.maximum(base - penalty, 0.0) + bonus)
+    veto = np.full(n, None, dtype=object)
+    veto_name = np.full(n, None, dtype=object)
+    for v in s.vetoes:
+        fires = v.fires(cols[v.indicator])
+        first = fires & (veto == None)  # noqa: E711 (elementwise)
+        veto[first], veto_name[first] = v.id, v.name
+        total = np.where(fires, np.minimum(total, v.cap if v.cap is not None else 0.0), total)
+    grade = s.grade_of(total)
+    grade = np.where(veto != None, s.lowest_grade, grade)  # noqa: E711
+
+    units = keys[["unit_code", "unit_name", "group", "period", "scheme", "self_score"]].copy()
+    units["base"] = base
+    units["applicable_max"] = applicable
+    units["penalty"] = penalty
+    units["bonus"] = bonus
+    units["veto"] = veto
+    units["veto_name"] = veto_name
+    units["total"] = total
+    units["grade"] = grade
+    units["n_missing"] = (status == MISSING).sum(axis=1)
+    units["n_pending"] = (status == PENDING).sum(axis=1)
+    units["n_na"] = (status == NA).sum(axis=1)
+    block = Block(s, keys, cols, na, groups, items, computed, points, status, sec_points, sec_caps, adjustments)
+    return block, units
+
+
+def _score_item(item: Item, cols, na, groups) -> tuple[np.ndarray, np.ndarray]:
+    n = len(groups)
+    rule = item.rule
+    if rule.type_name == "manual":
+        return np.zeros(n), np.full(n, PENDING, dtype=np.int8)
+    reads = rule.reads()
+    is_na = np.zeros(n, dtype=bool)
+    is_missing = np.zeros(n, dtype=bool)
+    for code in reads:
+        is_na |= na[code]
+        is_missing |= np.isnan(cols[code]) & ~na[code]
+    filled = {code: np.nan_to_num(cols[code], nan=0.0) for code in reads}
+    rule_na = rule.na_mask(filled)
+    if rule_na is not None:
+        is_na |= rule_na & ~is_missing
+    pts = rule.score(filled, item.max, groups)
+    if item.max is not None:
+        upper = np.minimum(pts, item.max)
+        pts = upper if getattr(rule, "floor", "item") == "section" else np.clip(upper, 0.0, item.max)
+    else:
+        pts = np.maximum(pts, 0.0)
+    status = np.where(is_na, NA, np.where(is_missing, MISSING, OK)).astype(np.int8)
+    return np.where(status == OK, pts, 0.0), status
+
+
+def _empty_units() -> pd.DataFrame:
+    return pd.DataFrame(columns=["unit_code", "unit_name", "group", "period", "scheme", "self_score",
+                                 "base", "applicable_max", "penalty", "bonus", "veto", "veto_name",
+                                 "total", "grade", "n_missing", "n_pending", "n_na"])
+
+
+def latest_period(store) -> str | None:
+    row = store.one("SELECT max(period) FROM current_submissions")
+    return row[0] if row else None
+
+
+def scored_periods(store) -> list[str]:
+    return [r[0] for r in store.rows("SELECT DISTINCT period FROM current_submissions ORDER BY 1")]
+

@@ -1,0 +1,64 @@
+"""Quarters: parsing the spellings people type, and stepping between them."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import InputError
+
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+_PATTERNS = (
+    re.compile(r"^(\d{4})\s*[-\s]?\s*Q([1-4])$", re.IGNORECASE),
+    re.compile(r"^(\d{4})年第?([一二三四1-4])季度$"),
+)
+
+
+def parse_period(text: object) -> str:
+    """Return the canonical form ``2025Q3`` of any accepted spelling, else raise InputError."""
+    raw = "" if text is None else str(text)
+    s = unicodedata.normalize("NFKC", raw).strip()
+    for pattern in _PATTERNS:
+        m = pattern.match(s)
+        if m:
+            return f"{m.group(1)}Q{_CN_DIGITS[m.group(2)]}"
+    raise InputError(f"季度格式不正确:「{raw}」,应写作 2025Q3、2025-Q3 或 2025年第三季度")
+
+
+def is_period(text: object) -> bool:
+    try:
+        parse_period(text)
+    except InputError:
+        return False
+    return True
+
+
+def split(period: str) -> tuple[int, int]:
+    return int(period[:4]), int(period[5])
+
+
+def period_index(period: str) -> int:
+    year, q = split(period)
+    return year * 4 + q - 1
+
+
+def from_index(index: int) -> str:
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+def previous(period: str) -> str:
+    return from_index(period_index(period) - 1)
+
+
+def quarters_between(first: str, last: str) -> list[str]:
+    return [from_index(i) for i in range(period_index(first), period_index(last) + 1)]
+
+
+def year_quarters(year: int) -> list[str]:
+    return [f"{year}Q{q}" for q in range(1, 5)]
+
+
+def label(period: str) -> str:
+    """``2025Q3`` -> ``2025年第三季度``."""
+    year, q = split(period)
+    return f"{year}年第{'一二三四'[q - 1]}季度"

@@ -1,0 +1,581 @@
+"""Schemes (考评表): the YAML form, its load-time checks, and the objects the engine runs.
+
+Every problem found while loading is collected, each naming the place and the field, e.g.
+``sections[1].items[0](site.items).rule.tiers:阈值必须从高到低``.
+"""
+from __future__ import annotations
+
+import hashlib
+import operator
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import yaml
+
+from . import periods
+from .errors import InputError, Problems
+from .rules import RULES, Rule
+
+INDICATOR_TYPES = {"count": "计数(非负整数)", "number": "数值", "rate": "比率(0–100%)", "bool": "是/否"}
+OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+       "==": operator.eq, "!=": operator.ne}
+TOP_KEYS = {"scheme", "title", "version", "description", "applies_to", "total_max", "indicators",
+            "sections", "bonus", "penalties", "veto", "grades", "missing", "checks"}
+MISSING_MODES = ("zero",)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    code: str
+    name: str
+    type: str
+    min: float | None = None
+    max: float | None = None
+    na_allowed: bool = False
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    name: str
+    max: float | None
+    rule: Rule
+    kind: str = "item"  # item | bonus | penalty
+    section_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    name: str
+    max: float
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Veto:
+    id: str
+    name: str
+    indicator: str
+    op: str
+    value: float
+    cap: float | None = None
+
+    def fires(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isnan(x), False, OPS[self.op](x, self.value))
+
+
+@dataclass(frozen=True)
+class Grade:
+    name: str
+    min: float
+
+
+_CHECK_RE = re.compile(r"^(.+?)\s*(<=|>=|==|!=|<|>)\s*(.+)$")
+_TERM_RE = re.compile(r"\s*([+-]?)\s*([A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?)\s*")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A cross-field rule on one row of an upload, e.g. ``apps_closed_on_time <= apps_closed``."""
+
+    id: str
+    name: str
+    expr: str
+    left: tuple[tuple[float, str], ...]  # (sign, code or number)
+    op: str
+    right: tuple[tuple[float, str], ...]
+
+    def reads(self) -> list[str]:
+        return [t for _, t in self.left + self.right if not _is_number(t)]
+
+    def holds(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """True where the rule holds or cannot be judged (a value is missing)."""
+        left, right = _side(self.left, cols), _side(self.right, cols)
+        with np.errstate(invalid="ignore"):
+            ok = OPS[self.op](left + 0.0, right + 0.0) | np.isclose(left, right) & (self.op in ("<=", ">=", "=="))
+        return ok | np.isnan(left) | np.isnan(right)
+
+
+def _is_number(t: str) -> bool:
+    return t[0].isdigit()
+
+
+def _side(terms, cols) -> np.ndarray:
+    n = len(next(iter(cols.values()))) if cols else 1
+    total = np.zeros(n)
+    for sign, t in terms:
+        total = total + sign * (float(t) if _is_number(t) else cols[t])
+    return total
+
+
+def parse_terms(text: str) -> tuple[tuple[float, str], ...] | None:
+    text = text.strip()
+    terms, pos = [], 0
+    while pos < len(text):
+        m = _TERM_RE.match(text, pos)
+        if not m or m.end() == pos or (terms and not m.group(1)):
+            return None
+        terms.append((-1.0 if m.group(1) == "-" else 1.0, m.group(2)))
+        pos = m.end()
+    return tuple(terms) or None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    id: str
+    title: str
+    groups: tuple[str, ...]
+    period_from: str
+    period_to: str
+    total_max: float
+    indicators: dict[str, Indicator]
+    sections: tuple[Section, ...]
+    bonus_max: float
+    bonus_min_base: float
+    bonus_items: tuple[Item, ...]
+    penalties: tuple[Item, ...]
+    vetoes: tuple[Veto, ...]
+    grades: tuple[Grade, ...]  # highest minimum first
+    missing: str
+    checks: tuple[Check, ...]
+    yaml_text: str = field(repr=False, default="")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.yaml_text.encode("utf-8")).hexdigest()
+
+    @property
+    def items(self) -> list[Item]:
+        """Section items, then bonus items, then penalty items."""
+        return [i for s in self.sections for i in s.items] + list(self.bonus_items) + list(self.penalties)
+
+    def item(self, item_id: str) -> Item | None:
+        return next((i for i in self.items if i.id == item_id), None)
+
+    def covers(self, group: str, period: str) -> bool:
+        return group in self.groups and self.period_from <= period <= self.period_to
+
+    def grade_of(self, totals: np.ndarray) -> np.ndarray:
+        out = np.full(len(totals), self.grades[-1].name, dtype=object)
+        for g in reversed(self.grades):
+            out = np.where(totals >= g.min - 1e-9, g.name, out)
+        return out
+
+    @property
+    def lowest_grade(self) -> str:
+        return self.grades[-1].name
+
+    def names(self) -> dict[str, str]:
+        return {c: i.name for c, i in self.indicators.items()}
+
+
+def periods_overlap(a: Scheme, b: Scheme) -> bool:
+    return a.period_from <= b.period_to and b.period_from <= a.period_to
+
+
+# -- loading --------------------------------------------------------------------------------
+class _Errors(list):
+    def add(self, path: str, message: str) -> None:
+        self.append(f"{path}:{message}")
+
+
+def _num(value, path, errors, *, required=True, minimum=None):
+    if value is None:
+        if required:
+            errors.add(path, "缺少数值")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        errors.add(path, f"应为数字,实际为「{value}」")
+        return None
+    if minimum is not None and value < minimum:
+        errors.add(path, f"不能小于{minimum},实际为{value}")
+        return None
+    return float(value)
+
+
+def _text(value, path, errors, *, required=True):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors.add(path, "不能为空")
+        return None
+    return str(value).strip()
+
+
+def _where(path: str, raw: dict) -> str:
+    return f"{path}({raw['id']})" if isinstance(raw, dict) and raw.get("id") else path
+
+
+def _parse_rule(raw, path, max_, indicators, errors) -> Rule | None:
+    if not isinstance(raw, dict):
+        errors.add(path, "应为映射,如 {type: deduct, indicator: 错链数代码, per: 0.5}")
+        return None
+    rtype = raw.get("type")
+    cls = RULES.get(rtype)
+    if cls is None:
+        errors.add(f"{path}.type", f"未知的规则类型「{rtype}」,可用:{'、'.join(RULES)}")
+        return None
+    kwargs, ok = {}, True
+    known = {name for name, _, _ in cls.params()}
+    for key in raw:
+        if key != "type" and key not in known:
+            errors.add(f"{path}.{key}", f"{rtype} 规则没有参数「{key}」,可用参数:{'、'.join(sorted(known)) or '无'}")
+            ok = False
+    for name, default, required in cls.params():
+        value = raw.get(name)
+        if value is None:
+            if required:
+                errors.add(f"{path}.{name}", f"{rtype} 规则缺少参数 {name}")
+                ok = False
+            continue
+        where = f"{path}.{name}"
+        if name in cls.indicator_params:
+            if not isinstance(value, str) or value not in indicators:
+                errors.add(where, f"指标「{value}」未在 indicators 中声明")
+                ok = False
+            kwargs[name] = value
+        elif name in cls.choices:
+            if value not in cls.choices[name]:
+                errors.add(where, f"取值「{value}」无效,可用:{'、'.join(cls.choices[name])}")
+                ok = False
+            kwargs[name] = value
+        elif name == "tiers":
+            tiers = _parse_tiers(value, where, errors)
+            ok = ok and tiers is not None
+            kwargs[name] = tiers
+        else:
+            number = _num(value, where, errors, minimum=0 if name == "per" else None)
+            ok = ok and number is not None
+            kwargs[name] = number
+    if rtype == "rate" and ok and kwargs.get("full_at", 100.0) == kwargs.get("zero_at", 0.0):
+        errors.add(f"{path}.zero_at", "满分线 full_at 与零分线 zero_at 不能相同")
+        ok = False
+    if rtype == "ratio" and ok and kwargs.get("full_at", 1.0) <= 0:
+        errors.add(f"{path}.full_at", "达标线 full_at 必须大于0")
+        ok = False
+    return cls(**kwargs) if ok else None
+
+
+def _parse_tiers(value, where, errors):
+    if not isinstance(value, list) or not value:
+        errors.add(where, "应为 [[阈值, 分值], …] 的列表")
+        return None
+    tiers = []
+    for k, tier in enumerate(value):
+        if (not isinstance(tier, (list, tuple)) or len(tier) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in tier)):
+            errors.add(f"{where}[{k}]", f"每档应为 [阈值, 分值],实际为「{tier}」")
+            return None
+        tiers.append((float(tier[0]), float(tier[1])))
+    if any(a[0] <= b[0] for a, b in zip(tiers, tiers[1:])):
+        errors.add(where, "阈值必须从高到低")
+        return None
+    return tuple(tiers)
+
+
+def _parse_item(raw, path, indicators, errors, ids, *, kind, section_id=None) -> Item | None:
+    if not isinstance(raw, dict):
+        errors.add(path, "应为映射,含 id、name、max、rule")
+        return None
+    where = _where(path, raw)
+    item_id = _text(raw.get("id"), f"{where}.id", errors)
+    name = _text(raw.get("name"), f"{where}.name", errors)
+    if item_id is not None:
+        if item_id in ids:
+            errors.add(f"{where}.id", f"条目编号「{item_id}」重复")
+        ids.add(item_id)
+    max_ = _num(raw.get("max"), f"{where}.max", errors, required=kind != "penalty", minimum=0)
+    rule = _parse_rule(raw.get("rule"), f"{where}.rule", max_, indicators, errors)
+    if rule is not None and kind == "penalty" and rule.type_name not in ("per", "manual"):
+        errors.add(f"{where}.rule.type", "重大扣分项只能使用 per 或 manual 规则")
+        return None
+    if None in (item_id, name, rule) or (max_ is None and kind != "penalty"):
+        return None
+    return Item(item_id, name, max_, rule, kind, section_id)
+
+
+def _parse_indicators(raw, errors) -> dict[str, Indicator]:
+    out: dict[str, Indicator] = {}
+    if not isinstance(raw, list) or not raw:
+        errors.add("indicators", "应为非空列表")
+        return out
+    for k, ind in enumerate(raw):
+        path = f"indicators[{k}]"
+        if not isinstance(ind, dict):
+            errors.add(path, "应为映射,含 code、name、type")
+            continue
+        path = f"{path}({ind.get('code')})" if ind.get("code") else path
+        code = _text(ind.get("code"), f"{path}.code", errors)
+        name = _text(ind.get("name"), f"{path}.name", errors)
+        itype = ind.get("type")
+        if itype not in INDICATOR_TYPES:
+            errors.add(f"{path}.type", f"类型「{itype}」无效,可用:{'、'.join(INDICATOR_TYPES)}")
+        lo = _num(ind.get("min"), f"{path}.min", errors, required=False)
+        hi = _num(ind.get("max"), f"{path}.max", errors, required=False)
+        if lo is not None and hi is not None and lo > hi:
+            errors.add(f"{path}.min", f"下限{lo}大于上限{hi}")
+        if code in out:
+            errors.add(f"{path}.code", f"指标代码「{code}」重复")
+        if code and name and itype in INDICATOR_TYPES:
+            out[code] = Indicator(code, name, itype, lo, hi, bool(ind.get("na_allowed", False)))
+    names = [i.name for i in out.values()]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        errors.add("indicators", f"指标名称「{dup}」重复,上传文件将无法按名称识别该列")
+    return out
+
+
+def _parse_period(value, path, errors) -> str | None:
+    try:
+        return periods.parse_period(value)
+    except InputError as exc:
+        errors.add(path, str(exc))
+        return None
+
+
+def parse_scheme(text: str) -> Scheme:
+    """Parse and check one scheme; raise Problems listing every error found."""
+    errors = _Errors()
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第{mark.line + 1}行第{mark.column + 1}列" if mark else "YAML"
+        raise Problems("考评表不是有效的 YAML", [f"{where}:{getattr(exc, 'problem', exc)}"]) from exc
+    if not isinstance(doc, dict):
+        raise Problems("考评表格式错误", ["顶层:应为映射(scheme、title、applies_to、indicators、sections …)"])
+    for key in doc:
+        if key not in TOP_KEYS:
+            errors.add(str(key), f"未知字段,可用字段:{'、'.join(sorted(TOP_KEYS))}")
+
+    scheme_id = _text(doc.get("scheme"), "scheme", errors)
+    title = _text(doc.get("title"), "title", errors, required=False) or scheme_id or ""
+    applies = doc.get("applies_to")
+    groups: tuple[str, ...] = ()
+    p_from = p_to = None
+    if not isinstance(applies, dict):
+        errors.add("applies_to", "应为 {groups: [...], from: 2025Q1, to: 2025Q4}")
+    else:
+        raw_groups = applies.get("groups")
+        if not isinstance(raw_groups, list) or not raw_groups or not all(isinstance(g, str) and g.strip() for g in raw_groups):
+            errors.add("applies_to.groups", "应为非空的分组名称列表")
+        else:
+            groups = tuple(g.strip() for g in raw_groups)
+        p_from = _parse_period(applies.get("from"), "applies_to.from", errors)
+        p_to = _parse_period(applies.get("to"), "applies_to.to", errors)
+        if p_from and p_to and p_from > p_to:
+            errors.add("applies_to.to", f"结束季度 {p_to} 早于开始季度 {p_from}")
+    total_max = _num(doc.get("total_max", 100), "total_max", errors, minimum=0) or 100.0
+    indicators = _parse_indicators(doc.get("indicators"), errors)
+
+    ids: set[str] = set()
+    sections: list[Section] = []
+    raw_sections = doc.get("sections")
+    if not isinstance(raw_sections, list) or not raw_sections:
+        errors.add("sections", "应为非空列表")
+        raw_sections = []
+    section_sum = 0.0
+    for k, raw in enumerate(raw_sections):
+        path = _where(f"sections[{k}]", raw)
+        if not isinstance(raw, dict):
+            errors.add(path, "应为映射,含 id、name、max、items")
+            continue
+        sid = _text(raw.get("id"), f"{path}.id", errors)
+        if sid is not None:
+            if sid in ids:
+                errors.add(f"{path}.id", f"编号「{sid}」重复")
+            ids.add(sid)
+        sname = _text(raw.get("name"), f"{path}.name", errors)
+        smax = _num(raw.get("max"), f"{path}.max", errors, minimum=0)
+        section_sum += smax or 0.0
+        raw_items = raw.get("items")
+        if not isinstance(raw_items, list) or not raw_items:
+            errors.add(f"{path}.items", "应为非空列表")
+            raw_items = []
+        items = [_parse_item(it, f"{path}.items[{j}]", indicators, errors, ids, kind="item", section_id=sid)
+                 for j, it in enumerate(raw_items)]
+        for j, it in enumerate(items):
+            if it is not None and it.rule.type_name == "per" and it.max is None:
+                errors.add(f"{path}.items[{j}].max", "缺少数值")
+        if sid and sname and smax is not None:
+            sections.append(Section(sid, sname, smax, tuple(i for i in items if i is not None)))
+    if raw_sections and abs(section_sum - total_max) > 1e-6:
+        errors.add("sections", f"各部分 max 之和为{section_sum:g},应等于总分 total_max {total_max:g}")
+
+    bonus = doc.get("bonus") or {}
+    bonus_items: list[Item] = []
+    bonus_max = bonus_min = 0.0
+    if not isinstance(bonus, dict):
+        errors.add("bonus", "应为 {max: 5, min_base: 0, items: [...]}")
+    elif bonus:
+        bonus_max = _num(bonus.get("max"), "bonus.max", errors, minimum=0) or 0.0
+        bonus_min = _num(bonus.get("min_base", 0), "bonus.min_base", errors) or 0.0
+        for key in bonus:
+            if key not in ("max", "min_base", "items"):
+                errors.add(f"bonus.{key}", "未知字段,可用字段:max、min_base、items")
+        raw_items = bonus.get("items") or []
+        if not isinstance(raw_items, list):
+            errors.add("bonus.items", "应为列表")
+            raw_items = []
+        bonus_items = [i for j, it in enumerate(raw_items)
+                       if (i := _parse_item(it, f"bonus.items[{j}]", indicators, errors, ids, kind="bonus"))]
+
+    raw_pen = doc.get("penalties") or []
+    if isinstance(raw_pen, dict):
+        raw_pen = raw_pen.get("items") or []
+    if not isinstance(raw_pen, list):
+        errors.add("penalties", "应为列表")
+        raw_pen = []
+    penalties = [i for j, it in enumerate(raw_pen)
+                 if (i := _parse_item(it, f"penalties[{j}]", indicators, errors, ids, kind="penalty"))]
+
+    vetoes = _parse_vetoes(doc.get("veto") or [], indicators, errors, ids)
+    grades = _parse_grades(doc.get("grades"), errors)
+    missing = doc.get("missing", "zero")
+    if missing not in MISSING_MODES:
+        errors.add("missing", f"取值「{missing}」无效,可用:{'、'.join(MISSING_MODES)}")
+    checks = _parse_checks(doc.get("checks") or [], indicators, errors)
+
+    if errors:
+        raise Problems(f"考评表 {scheme_id or ''} 有{len(errors)}处错误", list(errors))
+    return Scheme(scheme_id, title, groups, p_from, p_to, total_max, indicators, tuple(sections),
+                  bonus_max, bonus_min, tuple(bonus_items), tuple(penalties), tuple(vetoes),
+                  grades, missing, tuple(checks), text)
+
+
+def _parse_vetoes(raw, indicators, errors, ids) -> list[Veto]:
+    out = []
+    if not isinstance(raw, list):
+        errors.add("veto", "应为列表")
+        return out
+    for k, v in enumerate(raw):
+        path = _where(f"veto[{k}]", v)
+        if not isinstance(v, dict):
+            errors.add(path, "应为映射,含 id、name、indicator、op、value")
+            continue
+        vid = _text(v.get("id"), f"{path}.id", errors)
+        if vid in ids:
+            errors.add(f"{path}.id", f"编号「{vid}」重复")
+        ids.add(vid)
+        name = _text(v.get("name"), f"{path}.name", errors)
+        ind = v.get("indicator")
+        if ind not in indicators:
+            errors.add(f"{path}.indicator", f"指标「{ind}」未在 indicators 中声明")
+        op = v.get("op", ">")
+        if op not in OPS:
+            errors.add(f"{path}.op", f"比较符「{op}」无效,可用:{' '.join(OPS)}")
+        value = v.get("value", 0)
+        value = float(value) if isinstance(value, bool) else _num(value, f"{path}.value", errors)
+        cap = _num(v.get("cap"), f"{path}.cap", errors, required=False, minimum=0)
+        if vid and name and ind in indicators and op in OPS and value is not None:
+            out.append(Veto(vid, name, ind, op, value, cap))
+    return out
+
+
+def _parse_grades(raw, errors) -> tuple[Grade, ...]:
+    if not isinstance(raw, list) or not raw:
+        errors.add("grades", "应为非空列表,如 [{name: 优秀, min: 90}, …]")
+        return (Grade("—", 0.0),)
+    grades = []
+    for k, g in enumerate(raw):
+        path = f"grades[{k}]"
+        if not isinstance(g, dict):
+            errors.add(path, "应为 {name: 等次名称, min: 最低分}")
+            continue
+        name = _text(g.get("name"), f"{path}.name", errors)
+        lo = _num(g.get("min"), f"{path}.min", errors)
+        if name and lo is not None:
+            grades.append(Grade(name, lo))
+    names = [g.name for g in grades]
+    if len(set(names)) != len(names):
+        errors.add("grades", "等次名称重复")
+    return tuple(sorted(grades, key=lambda g: -g.min)) or (Grade("—", 0.0),)
+
+
+def _parse_checks(raw, indicators, errors) -> list[Check]:
+    out = []
+    if not isinstance(raw, list):
+        errors.add("checks", "应为列表")
+        return out
+    for k, c in enumerate(raw):
+        path = _where(f"checks[{k}]", c)
+        if not isinstance(c, dict):
+            errors.add(path, "应为 {id, name, expr}")
+            continue
+        cid = _text(c.get("id"), f"{path}.id", errors)
+        name = _text(c.get("name"), f"{path}.name", errors, required=False) or cid
+        expr = _text(c.get("expr"), f"{path}.expr", errors)
+        if not expr:
+            continue
+        m = _CHECK_RE.match(expr)
+        left = parse_terms(m.group(1)) if m else None
+        right = parse_terms(m.group(3)) if m else None
+        if not (left and right):
+            errors.add(f"{path}.expr", f"表达式「{expr}」无法解析,应形如 a + b <= c(仅支持指标代码、数字、+、-)")
+            continue
+        check = Check(cid or expr, name, expr, left, m.group(2), right)
+        unknown = [t for t in check.reads() if t not in indicators]
+        if unknown:
+            errors.add(f"{path}.expr", f"指标「{'、'.join(unknown)}」未在 indicators 中声明")
+            continue
+        out.append(check)
+    return out
+
+
+# -- the schemes in the store -----------------------------------------------------------------
+_parsed: dict[str, Scheme] = {}
+
+
+def _cached_parse(text: str) -> Scheme:
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if key not in _parsed:
+        _parsed[key] = parse_scheme(text)
+    return _parsed[key]
+
+
+def load_schemes(store) -> list[Scheme]:
+    """Every scheme loaded into the store."""
+    return [_cached_parse(r[0]) for r in store.rows("SELECT yaml_text FROM schemes ORDER BY scheme_id")]
+
+
+def scheme_for(store, group: str, period: str) -> Scheme | None:
+    return next((s for s in load_schemes(store) if s.covers(group, period)), None)
+
+
+def save_scheme(store, text: str, actor) -> tuple[Scheme, str]:
+    """Check and load a scheme (a new version replaces the old one of the same id).
+
+    Returns the scheme and what happened: ``new``, ``updated`` or ``unchanged``.
+    """
+    from .accounts import require_office
+    from .audit import record
+
+    require_office(actor, "加载考评表")
+    scheme = parse_scheme(text)
+    overlaps = [
+        f"applies_to:与已加载的考评表 {other.id} 重叠(分组 {'、'.join(sorted(set(scheme.groups) & set(other.groups)))},"
+        f"{max(scheme.period_from, other.period_from)}–{min(scheme.period_to, other.period_to)})"
+        for other in load_schemes(store)
+        if other.id != scheme.id and set(scheme.groups) & set(other.groups) and periods_overlap(scheme, other)
+    ]
+    if overlaps:
+        raise Problems(f"考评表 {scheme.id} 不能加载:同一分组同一季度只能适用一个考评表", overlaps)
+
+    def write(cur):
+        old = cur.execute("SELECT sha256 FROM schemes WHERE scheme_id = ?", [scheme.id]).fetchone()
+        if old and old[0] == scheme.sha256:
+            return "unchanged"
+        row = [scheme.title, text, scheme.sha256, list(scheme.groups), scheme.period_from,
+               scheme.period_to, actor.username, scheme.id]
+        if old:
+            cur.execute("UPDATE schemes SET title = ?, yaml_text = ?, sha256 = ?, groups = ?, period_from = ?, "
+                        "period_to = ?, loaded_at = now(), loaded_by = ? WHERE scheme_id = ?", row)
+        else:
+            cur.execute("INSERT INTO schemes (title, yaml_text, sha256, groups, period_from, period_to, "
+                        "loaded_by, scheme_id, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", row)
+        record(cur, actor, "scheme", scheme.id,
+               f"{'更新' if old else '加载'} {scheme.title},sha256 {scheme.sha256[:12]}")
+        return "updated" if old else "new"
+
+    return scheme, store.write(write)

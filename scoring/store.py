@@ -1,0 +1,187 @@
+"""The DuckDB store: schema, connections and transactions.
+
+Nothing is ever overwritten or deleted: uploads become batches, a rollback marks a batch,
+an adjustment is a new row that supersedes the previous one. Every write is one transaction,
+and bumps ``data_version`` so that readers can cache by it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from .errors import KaopingError
+
+DEFAULT_DB = "data/kaoping.duckdb"
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS seq_batch START 1;
+CREATE SEQUENCE IF NOT EXISTS seq_adjustment START 1;
+CREATE SEQUENCE IF NOT EXISTS seq_audit START 1;
+CREATE SEQUENCE IF NOT EXISTS seq_rectification START 1;
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS units (
+    unit_code VARCHAR PRIMARY KEY, unit_name VARCHAR NOT NULL, grp VARCHAR NOT NULL,
+    parent_code VARCHAR);
+CREATE TABLE IF NOT EXISTS schemes (
+    scheme_id VARCHAR PRIMARY KEY, title VARCHAR, yaml_text VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL, groups VARCHAR[], period_from VARCHAR, period_to VARCHAR,
+    loaded_at TIMESTAMP, loaded_by VARCHAR);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id INTEGER PRIMARY KEY, uploaded_by VARCHAR, uploaded_at TIMESTAMP,
+    file_name VARCHAR, sha256 VARCHAR, n_rows INTEGER, periods VARCHAR[], units VARCHAR[],
+    rolled_back_at TIMESTAMP, rolled_back_by VARCHAR);
+CREATE TABLE IF NOT EXISTS submissions (
+    batch_id INTEGER, unit_code VARCHAR, period VARCHAR, self_score DOUBLE, row_no INTEGER);
+CREATE TABLE IF NOT EXISTS indicator_values (
+    batch_id INTEGER, unit_code VARCHAR, period VARCHAR, indicator VARCHAR,
+    value DOUBLE, is_na BOOLEAN);
+CREATE TABLE IF NOT EXISTS adjustments (
+    adj_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, item_id VARCHAR,
+    points DOUBLE, reason VARCHAR NOT NULL, actor VARCHAR, at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id BIGINT PRIMARY KEY, at TIMESTAMP, actor VARCHAR, action VARCHAR, target VARCHAR,
+    detail VARCHAR);
+CREATE TABLE IF NOT EXISTS users (
+    username VARCHAR PRIMARY KEY, pw_hash VARCHAR NOT NULL, role VARCHAR NOT NULL,
+    unit_code VARCHAR, disabled BOOLEAN DEFAULT false, created_at TIMESTAMP,
+    last_login TIMESTAMP, failed_count INTEGER DEFAULT 0, locked_until TIMESTAMP);
+CREATE TABLE IF NOT EXISTS rectifications (
+    rect_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, source VARCHAR,
+    description VARCHAR, found_at DATE, deadline DATE, status VARCHAR, rectified_at DATE,
+    note VARCHAR, updated_by VARCHAR, updated_at TIMESTAMP);
+CREATE OR REPLACE VIEW current_submissions AS
+    SELECT s.* FROM submissions s JOIN batches b USING (batch_id)
+    WHERE b.rolled_back_at IS NULL
+    QUALIFY row_number() OVER (PARTITION BY s.unit_code, s.period ORDER BY s.batch_id DESC) = 1;
+CREATE OR REPLACE VIEW current_values AS
+    SELECT v.unit_code, v.period, v.indicator, v.value, v.is_na
+    FROM indicator_values v JOIN current_submissions c USING (batch_id, unit_code, period);
+"""
+
+_LOCK_WAIT_S = 30.0
+
+
+def default_path() -> str:
+    return os.environ.get("KAOPING_DB") or DEFAULT_DB
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def _is_conflict(exc: Exception) -> bool:
+    return isinstance(exc, duckdb.TransactionException) or "Conflict" in str(exc)
+
+
+class Store:
+    """One DuckDB database file (or ``:memory:``)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):
+        self.path = str(path or default_path())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.con = self._connect(read_only)
+        if not read_only:
+            self.con.execute(SCHEMA)
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(self.path, read_only=read_only, config=CONFIG)
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    raise KaopingError(f"无法打开数据库 {self.path}:{exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own, for use from another thread."""
+        return self.con.cursor()
+
+    def df(self, sql: str, params=None):
+        cur = self.con.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def rows(self, sql: str, params=None) -> list[tuple]:
+        cur = self.con.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchall()
+        finally:
+            cur.close()
+
+    def one(self, sql: str, params=None):
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", [key])
+        return row[0] if row else default
+
+    @property
+    def data_version(self) -> int:
+        return int(self.meta("data_version", "0"))
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self):
+        """One transaction on a fresh cursor; commits on success, rolls back on any error.
+
+        Use through :meth:`write` where concurrent writers may conflict: it retries.
+        """
+        cur = self.con.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+            cur.execute(
+                "INSERT INTO meta VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
+                "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS VARCHAR)"
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        finally:
+            cur.close()
+
+    def write(self, fn, *, attempts: int = 50):
+        """Run ``fn(cursor)`` in one transaction, retrying when another writer conflicts."""
+        delay = 0.005
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as cur:
+                    return fn(cur)
+            except duckdb.Error as exc:
+                if not _is_conflict(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    def set_meta(self, cur, key: str, value: str) -> None:
+        cur.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
