@@ -127,7 +127,7 @@ class Scores:
             if status == "adjusted":
                 adj = b.adjustments[(row, j)]
                 text = (f"已核定为{fmt(adj['points'])}分(原计{fmt(b.computed[row, j])}分:{text}),"
-                        f"理由:{adj['reason']}(核定人:{adj['actor']},{adj['at']:%Y-%m-%d %H:%M})")
+                        f"理由:{adj['reason']}(核定人:{adj['actor']},{adj['adjusted_at']:%Y-%m-%d %H:%M})")
             if item.kind == "penalty":
                 points = -points
             items.append({"item_id": item.id, "name": item.name, "points": float(round2(points)),
@@ -140,7 +140,8 @@ class Scores:
                 "period": period, "scheme": s.id, "items": items, "sections": sections,
                 "base": float(round2(unit["base"])), "applicable_max": float(unit["applicable_max"]),
                 "penalty": float(round2(unit["penalty"])), "bonus": float(round2(unit["bonus"])),
-                "veto": unit["veto"], "veto_name": unit["veto_name"],
+                "veto": unit["veto"] if isinstance(unit["veto"], str) else None,
+                "veto_name": unit["veto_name"] if isinstance(unit["veto_name"], str) else None,
                 "total": float(unit["total"]), "grade": unit["grade"]}
 
 
@@ -201,7 +202,7 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
         SELECT k.row, c.col, v.value, v.is_na FROM current_values v
         JOIN score_keys k USING (unit_code, period) JOIN score_codes c USING (indicator)""").fetchnumpy()
     adjs = con.execute("""
-        SELECT k.row, a.item_id, a.points, a.reason, a.actor, a.at FROM adjustments a
+        SELECT k.row, a.item_id, a.points, a.reason, a.actor, a.adjusted_at FROM adjustments a
         JOIN score_keys k USING (unit_code, period)
         QUALIFY row_number() OVER (PARTITION BY a.unit_code, a.period, a.item_id ORDER BY a.adj_id DESC) = 1
         """).df()

@@ -42,9 +42,9 @@ CREATE TABLE IF NOT EXISTS indicator_values (
     value DOUBLE, is_na BOOLEAN);
 CREATE TABLE IF NOT EXISTS adjustments (
     adj_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, item_id VARCHAR,
-    points DOUBLE, reason VARCHAR NOT NULL, actor VARCHAR, at TIMESTAMP);
+    points DOUBLE, reason VARCHAR NOT NULL, actor VARCHAR, adjusted_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS audit_log (
-    id BIGINT PRIMARY KEY, at TIMESTAMP, actor VARCHAR, action VARCHAR, target VARCHAR,
+    id BIGINT PRIMARY KEY, happened_at TIMESTAMP, actor VARCHAR, action VARCHAR, target VARCHAR,
     detail VARCHAR);
 CREATE TABLE IF NOT EXISTS users (
     username VARCHAR PRIMARY KEY, pw_hash VARCHAR NOT NULL, role VARCHAR NOT NULL,

@@ -1,0 +1,66 @@
+"""核定: the office sets an item's points for a unit and period, with a reason."""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import periods
+from .accounts import User, require_office, require_unit_access
+from .audit import record
+from .errors import InputError, NotFound
+from .rules import fmt
+from .schemes import scheme_for
+from .units import unit
+
+
+def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points: float, reason: str) -> str:
+    """Record an adjustment (a revision is a new row that supersedes the previous one)."""
+    require_office(actor, "核定得分")
+    period = periods.parse_period(period)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("核定必须填写理由")
+    u = unit(store, unit_code)
+    if u is None:
+        raise NotFound(f"单位代码「{unit_code}」不存在")
+    scheme = scheme_for(store, u["group"], period)
+    if scheme is None:
+        raise NotFound(f"{u['group']} 在 {period} 没有适用的考评表")
+    item = scheme.item(item_id)
+    if item is None:
+        raise NotFound(f"考评表 {scheme.id} 中没有条目「{item_id}」")
+    try:
+        points = float(points)
+    except (TypeError, ValueError):
+        raise InputError(f"分值「{points}」不是数字") from None
+    if item.kind == "penalty":
+        points = abs(points)
+    elif not 0 <= points <= item.max:
+        raise InputError(f"分值{fmt(points)}超出范围:条目「{item.name}」应在0到{fmt(item.max)}分之间")
+
+    def write(cur):
+        cur.execute(
+            "INSERT INTO adjustments VALUES (nextval('seq_adjustment'), ?, ?, ?, ?, ?, ?, now())",
+            [unit_code, period, item_id, points, reason, actor.username])
+        record(cur, actor, "adjust", f"{unit_code} {period} {item_id}", f"核定为{fmt(points)}分,理由:{reason}")
+
+    store.write(write)
+    return f"已核定:{u['unit_name']} {period}「{item.name}」{fmt(points)}分"
+
+
+def list_adjustments(store, actor: User, unit_code: str | None = None, period: str | None = None) -> pd.DataFrame:
+    """Every adjustment, newest first, with whether it is the current one for its item."""
+    if unit_code is None:
+        require_office(actor, "查看全部核定记录")
+    else:
+        require_unit_access(actor, unit_code, "查看该单位的核定记录")
+    sql = """SELECT a.adj_id, a.unit_code, u.unit_name, a.period, a.item_id, a.points, a.reason, a.actor, a.adjusted_at,
+                    row_number() OVER (PARTITION BY a.unit_code, a.period, a.item_id ORDER BY a.adj_id DESC) = 1 AS current
+             FROM adjustments a LEFT JOIN units u USING (unit_code) WHERE true"""
+    params = []
+    if unit_code:
+        sql += " AND a.unit_code = ?"
+        params.append(unit_code)
+    if period:
+        sql += " AND a.period = ?"
+        params.append(periods.parse_period(period))
+    return store.df(sql + " ORDER BY a.adj_id DESC", params)

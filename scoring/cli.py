@@ -1,0 +1,331 @@
+"""``python -m scoring``: every command is a thin shell over the library.
+
+Exit codes: 0 done, 1 rejected input (every problem printed), 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+
+from . import accounts, engine, periods
+from .accounts import CLI_OFFICE
+from .errors import KaopingError, Problems
+from .ranking import COLUMNS, change_label, rank_label
+from .rules import fmt
+from .store import Store, default_path
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # Chinese, exit 2
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"用法错误:{message}\n")
+        sys.exit(2)
+
+
+# -- plain-text tables that line up with Chinese characters ----------------------------------
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def text_table(headers: list[str], rows: list[list], right: set[int] = frozenset()) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r):
+        out = []
+        for i, c in enumerate(r):
+            pad = " " * (widths[i] - _width(c))
+            out.append(pad + c if i in right else c + pad)
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_init(store, args, actor):
+    if args.demo:
+        from .demo import seed_demo
+
+        print(seed_demo(store, Path(args.data)))
+    else:
+        print(f"数据库已就绪:{store.path}")
+        if not store.one("SELECT count(*) FROM users WHERE role = 'office'")[0]:
+            print("尚无政务公开办账号,请创建:python -m scoring user add 用户名 --role office")
+
+
+def cmd_units(store, args, actor):
+    from .units import read_registry, save_units
+
+    result = save_units(store, read_registry(args.file), actor)
+    print(f"单位名录已更新:新增{result['new']}个,更新{result['changed']}个,共{result['total']}行")
+
+
+def cmd_scheme(store, args, actor):
+    from .schemes import save_scheme
+
+    text = _read_text(args.file)
+    scheme, outcome = save_scheme(store, text, actor)
+    n_items = sum(len(s.items) for s in scheme.sections)
+    verb = {"new": "已加载", "updated": "已更新", "unchanged": "内容未变化,无需重新加载"}[outcome]
+    print(f"考评表 {scheme.id}({scheme.title}){verb}:{len(scheme.sections)}个部分,{n_items}个条目,"
+          f"加分项{len(scheme.bonus_items)}个,重大扣分项{len(scheme.penalties)}个,否决项{len(scheme.vetoes)}个;"
+          f"适用于 {'、'.join(scheme.groups)},{scheme.period_from}–{scheme.period_to}")
+
+
+def cmd_ingest(store, args, actor):
+    from .ingest import ingest
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise KaopingError(f"找不到文件:{args.file}")
+    result = ingest(store, path.read_bytes(), path.name, actor)
+    print(result.message)
+
+
+def cmd_batches(store, args, actor):
+    from .batches import list_batches
+
+    df = list_batches(store, actor)
+    if df.empty:
+        print("尚无上传批次")
+        return
+    rows = [[r.batch_id, f"{r.uploaded_at:%Y-%m-%d %H:%M}", r.uploaded_by, r.file_name, r.n_rows,
+             "、".join(r.periods), r.status] for r in df.itertuples()]
+    print(text_table(["批次", "上传时间", "上传人", "文件名", "行数", "季度", "状态"], rows, right={0, 4}))
+
+
+def cmd_rollback(store, args, actor):
+    from .batches import rollback
+
+    print(rollback(store, args.batch_id, actor))
+
+
+def cmd_adjust(store, args, actor):
+    from .adjustments import adjust
+
+    print(adjust(store, actor, args.unit, args.period, args.item, args.points, args.reason))
+
+
+def cmd_ranking(store, args, actor):
+    from .ranking import ranking
+
+    df = ranking(store, args.period, args.group, actor)
+    records = [{
+        "period": r.period, "group": r.group, "rank": int(r.rank), "unit_code": r.unit_code,
+        "unit_name": r.unit_name, "total": float(r.total), "grade": r.grade,
+        "rank_change": None if pd.isna(r.rank_change) else int(r.rank_change),
+    } for r in df.itertuples()]
+    if args.format == "json":
+        _print_json(records)
+    elif args.format == "csv":
+        out = pd.DataFrame(records, columns=COLUMNS)
+        out["rank_change"] = out["rank_change"].astype("Int64")
+        sys.stdout.write(out.to_csv(index=False))
+    else:
+        if not records:
+            print(f"{args.period} 没有可排名的数据")
+            return
+        rows = [[r.period, r.group, rank_label(r.rank, r.tied), r.unit_code, r.unit_name, f"{r.total:.2f}",
+                 r.grade, change_label(r.rank_change)] for r in df.itertuples()]
+        print(text_table(["季度", "分组", "名次", "单位代码", "单位名称", "总分", "等次", "名次变化"], rows, right={5}))
+
+
+def cmd_explain(store, args, actor):
+    from .ranking import ranking
+
+    period = periods.parse_period(args.period)
+    accounts.require_unit_access(actor, args.unit)
+    scores = engine.score(store, [periods.previous(period), period])
+    result = scores.explain(args.unit, period)
+    if result is None:
+        raise KaopingError(f"单位「{args.unit}」在 {period} 没有考评结果(未报送数据,或单位代码不存在)")
+    ranked = ranking(store, period, result["group"], CLI_OFFICE, scores=scores)
+    row = ranked[ranked["unit_code"] == args.unit].iloc[0]
+    rank = int(row["rank"])
+    if args.format == "json":
+        _print_json({
+            "unit_code": result["unit_code"], "period": period, "scheme": result["scheme"],
+            "items": [{k: it[k] for k in ("item_id", "name", "points", "max", "status", "explanation")}
+                      for it in result["items"]],
+            "sections": result["sections"], "bonus": result["bonus"], "veto": result["veto"],
+            "total": result["total"], "grade": result["grade"], "rank": rank,
+        })
+        return
+    print(f"{result['unit_name']}({result['unit_code']}) {periods.label(period)} 考评明细,考评表 {result['scheme']}")
+    rows = [[it["item_id"], it["name"], fmt(it["points"]), "—" if it["max"] is None else fmt(it["max"]),
+             engine.STATUS_LABELS[it["status"]], it["explanation"]] for it in result["items"]]
+    print(text_table(["条目", "名称", "得分", "满分", "状态", "说明"], rows, right={2, 3}))
+    print()
+    print(text_table(["部分", "名称", "得分", "适用满分"],
+                     [[s["id"], s["name"], fmt(s["points"]), fmt(s["max"])] for s in result["sections"]],
+                     right={2, 3}))
+    print()
+    rescaled = "" if result["applicable_max"] >= 100 - 1e-9 else f"(按适用总分{fmt(result['applicable_max'])}折算)"
+    print(f"基础得分:{fmt(result['base'])}{rescaled}  重大扣分:-{fmt(result['penalty'])}  加分:+{fmt(result['bonus'])}")
+    if result["veto"]:
+        print(f"单项否决:{result['veto_name']}({result['veto']})")
+    tied = "(并列)" if row["tied"] else ""
+    print(f"总分:{result['total']:.2f}  等次:{result['grade']}  "
+          f"组内名次:{rank}{tied}/{int(row['n_in_group'])}({result['group']})  较上季度:{change_label(row['rank_change'])}")
+
+
+def cmd_bulletin(store, args, actor):
+    from .bulletin import write_bulletin
+
+    print(write_bulletin(store, args.period, args.out, actor))
+
+
+def cmd_user(store, args, actor):
+    if args.user_cmd == "add":
+        password = _read_password(args)
+        user = accounts.add_user(store, actor, args.name, password, args.role, args.unit)
+        print(f"已创建账号 {user.username}({accounts.ROLES[user.role]}{',单位 ' + user.unit_code if user.unit_code else ''})")
+    elif args.user_cmd == "disable":
+        accounts.disable_user(store, actor, args.name)
+        print(f"已停用账号 {args.name}")
+    elif args.user_cmd == "reset-password":
+        accounts.reset_password(store, actor, args.name, _read_password(args))
+        print(f"已重设账号 {args.name} 的密码")
+    elif args.user_cmd == "list":
+        df = accounts.list_users(store, actor)
+        rows = [[r.username, accounts.ROLES.get(r.role, r.role), r.unit_code or "", "已停用" if r.disabled else "正常"]
+                for r in df.itertuples()]
+        print(text_table(["账号", "角色", "单位", "状态"], rows))
+
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("密码(至少10个字符):")
+    if getpass.getpass("再次输入密码:") != first:
+        raise KaopingError("两次输入的密码不一致")
+    return first
+
+
+def cmd_audit(store, args, actor):
+    from .audit import read
+
+    since = pd.Timestamp(args.since).to_pydatetime() if args.since else None
+    df = read(store, actor, since=since, who=args.actor, limit=args.limit)
+    rows = [[f"{r.happened_at:%Y-%m-%d %H:%M:%S}", r.actor, r.action_label, r.target, r.detail] for r in df.itertuples()]
+    print(text_table(["时间", "操作人", "操作", "对象", "详情"], rows) if rows else "审计日志为空")
+
+
+def _read_text(path: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise KaopingError(f"找不到文件:{path}")
+    from .ingest import decode_bytes
+
+    return decode_bytes(p.read_bytes())
+
+
+# -- the parser ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m scoring", description="Kaoping 政务公开考评系统命令行")
+    parser.add_argument("--db", help=f"数据库文件(默认取 KAOPING_DB 或 {default_path()})")
+    parser.add_argument("--as", dest="as_user", metavar="USER", help="以该账号的身份操作(默认:政务公开办)")
+    sub = parser.add_subparsers(dest="command", metavar="命令", parser_class=_Parser)
+
+    def command(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--as", dest="as_user_cmd", metavar="USER", default=None, help="以该账号的身份操作")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("init", cmd_init, "创建数据库;--demo 载入演示数据和演示账号")
+    p.add_argument("--demo", action="store_true", help="载入演示数据和演示账号")
+    p.add_argument("--data", default="data", help=argparse.SUPPRESS)
+    command("units", cmd_units, "载入或更新单位名录(CSV)").add_argument("file", help="单位名录文件")
+    command("scheme", cmd_scheme, "校验并加载考评表(YAML)").add_argument("file", help="考评表 YAML 文件")
+    command("ingest", cmd_ingest, "校验并导入上报数据(CSV/XLSX)").add_argument("file", help="上报文件")
+    command("batches", cmd_batches, "列出上传批次")
+    command("rollback", cmd_rollback, "回滚一个批次").add_argument("batch_id", type=int, help="批次号")
+    p = command("adjust", cmd_adjust, "核定某单位某季度某条目的得分")
+    p.add_argument("unit", help="单位代码")
+    p.add_argument("period", help="季度,如 2025Q3")
+    p.add_argument("item", help="条目编号")
+    p.add_argument("points", type=float, help="核定分值")
+    p.add_argument("--reason", required=True, help="核定理由(必填)")
+    p = command("ranking", cmd_ranking, "组内排名")
+    p.add_argument("--period", required=True, help="季度,如 2025Q3")
+    p.add_argument("--group", help="分组")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="输出格式")
+    p = command("explain", cmd_explain, "逐项说明某单位某季度的得分")
+    p.add_argument("unit", help="单位代码")
+    p.add_argument("--period", required=True, help="季度,如 2025Q3")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    p = command("bulletin", cmd_bulletin, "生成季度通报(docx)")
+    p.add_argument("--period", required=True, help="季度,如 2025Q3")
+    p.add_argument("--out", required=True, help="输出文件 .docx")
+    p = command("user", cmd_user, "账号管理")
+    user_sub = p.add_subparsers(dest="user_cmd", metavar="子命令", required=True, parser_class=_Parser)
+    u = user_sub.add_parser("add", help="新建账号")
+    u.add_argument("name", help="用户名")
+    u.add_argument("--role", choices=["office", "unit"], required=True, help="角色")
+    u.add_argument("--unit", help="单位代码(role 为 unit 时必填)")
+    u.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码")
+    u = user_sub.add_parser("disable", help="停用账号")
+    u.add_argument("name", help="用户名")
+    u = user_sub.add_parser("reset-password", help="重设密码")
+    u.add_argument("name", help="用户名")
+    u.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码")
+    user_sub.add_parser("list", help="列出账号")
+    p = command("audit", cmd_audit, "查看审计日志")
+    p.add_argument("--since", help="起始时间,如 2025-10-01")
+    p.add_argument("--actor", help="操作人")
+    p.add_argument("--limit", type=int, default=200, help="最多显示条数")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        if getattr(args, "period", None) and args.command in ("ranking", "explain", "bulletin"):
+            args.period = periods.parse_period(args.period)
+        with Store(args.db) as store:
+            actor = CLI_OFFICE
+            as_user = args.as_user_cmd or args.as_user
+            if as_user:
+                actor = accounts.get_user(store, as_user)
+                if actor is None:
+                    raise KaopingError(f"账号「{as_user}」不存在或已停用")
+            args.func(store, args, actor)
+        return 0
+    except Problems as exc:
+        _print_problems(exc)
+        return 1
+    except KaopingError as exc:
+        print(f"错误:{exc}", file=sys.stderr)
+        return 1
+
+
+def _print_problems(exc: Problems) -> None:
+    table = getattr(exc, "table", None)
+    print(f"错误:{exc.title}")
+    if table is not None and not table.empty:
+        rows = [["" if pd.isna(r.row) else int(r.row), r.column or "", r.value if r.value is not None else "", r.message]
+                for r in table.itertuples()]
+        print(text_table(["行", "列", "值", "问题"], rows))
+    else:
+        for p in exc.problems:
+            print(f"  {p}")
