@@ -1,0 +1,572 @@
+"""Deterministic demo data for Kaoping (考评演示数据).
+
+``demo_uploads(units, schemes)`` fabricates the quarterly uploads of every unit of the registry
+for the eight quarters 2024Q1–2025Q4, for the schemes in ``data/tables/*.yaml``.
+
+Output format
+-------------
+A ``dict`` keyed by ``(period, scheme_id)`` -> wide ``pandas.DataFrame`` (ordered by period, then
+scheme id).  Units of different groups use different schemes and therefore different indicator
+columns, so each frame holds the units of ONE scheme for ONE period.  Columns:
+
+    unit_code, period, self_score, <indicator code 1>, <indicator code 2>, ...
+
+in the scheme's declaration order of ``indicators``; rows sorted by ``unit_code``.  This is exactly
+the SPEC "wide layout" of an upload (write it with ``DataFrame.to_csv(index=False)``).
+
+Values
+    * ``count`` and ``bool`` indicators: integers (bool as 0/1), dtype ``Int64``;
+    * ``rate`` / ``number``: floats with at most one decimal, within the declared min/max;
+    * indicators declared ``na_allowed: true``: the string ``"不适用"`` for a few units, the same
+      units every quarter (such a column then has dtype ``object``);
+    * realistic gaps: one unit misses a whole quarter (its row is absent) and a few single cells
+      are missing (``NaN`` / ``<NA>``);
+    * ``self_score``: the unit's own, somewhat optimistic estimate (1 decimal), blank for a few.
+
+The data respect the declared ``min``/``max`` and the scheme's ``checks`` (e.g.
+``apps_closed_on_time <= apps_closed`` and ``apps_new_received + apps_carried_over ==
+apps_closed + apps_carried_forward``; applications carried forward reappear as the next quarter's
+carry-over).  Each unit has a latent quality (0..1) with a trend over the quarters (some units
+improve, some decline), so verified totals spread roughly 50–99 with most units in 75–92; over the
+eight quarters one 泄密 veto (a 市直部门, 2024Q3) and one 网站单项否决 (a 公共企事业单位, 2025Q2)
+fire.
+
+Everything is drawn from ``numpy.random.default_rng(seed)`` in a fixed order: the same inputs give
+the same output on every call.  Indicators this module does not know are filled from their
+declared type (generic fallback).  Only numpy, pandas (and the caller's parsed YAML) are used.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PERIODS", "NA_TEXT", "SEED", "demo_uploads", "check_violations"]
+
+SEED = 20250101
+PERIODS: tuple[str, ...] = tuple(f"{y}Q{q}" for y in (2024, 2025) for q in range(1, 5))
+NA_TEXT = "不适用"
+
+# Per-group scale of the raw figures (per quarter, for a unit of average size).
+_GROUP_PROFILE: dict[str, dict[str, float]] = {
+    "市直部门": dict(vol=120, apps=5.0, cols=40, msgs=15, keyreq=30, docs=90, std=0, service=12,
+                 consult=20, decisions=1.2, interp=3.0, issues=3.0),
+    "县区": dict(vol=420, apps=14.0, cols=60, msgs=60, keyreq=60, docs=220, std=26, service=40,
+               consult=60, decisions=2.5, interp=6.0, issues=6.0),
+    "乡镇街道": dict(vol=118, apps=0.5, cols=30, msgs=5, keyreq=20, docs=40, std=18, service=15,
+                 consult=10, decisions=0.5, interp=1.5, issues=2.0),
+    "公共企事业单位": dict(vol=55, apps=1.0, cols=25, msgs=10, keyreq=20, docs=30, std=0, service=20,
+                    consult=60, decisions=0.3, interp=0.8, issues=2.5),
+}
+_DEFAULT_PROFILE = "市直部门"
+
+# Planted events: (indicator, preferred group, period).
+_PLANTED = (
+    ("secret_leak_incident", "市直部门", "2024Q3"),
+    ("website_veto_flag", "公共企事业单位", "2025Q2"),
+)
+# The unit that misses a whole quarter: (preferred group, period).
+_MISSING_QUARTER = ("乡镇街道", "2024Q3")
+# Number of single missing cells over all frames.
+_MISSING_CELLS = 3
+
+_CHECK_RE = re.compile(r"^(.*?)(<=|>=|==|<|>)(.*)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _period_key(p: str) -> int:
+    m = re.fullmatch(r"(\d{4})Q([1-4])", str(p).strip())
+    if not m:
+        raise ValueError(f"bad period: {p!r}")
+    return int(m.group(1)) * 4 + int(m.group(2)) - 1
+
+
+def _scheme_for(group: str, period: str, schemes: dict[str, dict]) -> str | None:
+    k = _period_key(period)
+    for sid in sorted(schemes):
+        ap = schemes[sid].get("applies_to") or {}
+        if group in (ap.get("groups") or []):
+            lo = _period_key(ap["from"]) if ap.get("from") else -10**9
+            hi = _period_key(ap["to"]) if ap.get("to") else 10**9
+            if lo <= k <= hi:
+                return sid
+    return None
+
+
+def _parse_check(expr: str) -> tuple[list[str], str, list[str]]:
+    m = _CHECK_RE.match(expr.strip())
+    if not m:
+        raise ValueError(f"bad check expression: {expr!r}")
+    lhs = [t.strip() for t in m.group(1).split("+") if t.strip()]
+    rhs = [t.strip() for t in m.group(3).split("+") if t.strip()]
+    return lhs, m.group(2), rhs
+
+
+def _numeric(col: pd.Series) -> np.ndarray:
+    """Numeric view of an upload column: 不适用 and blanks -> NaN."""
+    return pd.to_numeric(col.where(col.astype(object) != NA_TEXT), errors="coerce").to_numpy(float)
+
+
+def check_violations(frame: pd.DataFrame, scheme: dict) -> list[tuple[str, str]]:
+    """(check id, unit_code) for every ``checks:`` rule that a row breaks (rows with blanks skipped)."""
+    ops = {"<=": np.less_equal, ">=": np.greater_equal, "==": np.equal, "<": np.less, ">": np.greater}
+    out = []
+    for chk in scheme.get("checks") or []:
+        lhs, op, rhs = _parse_check(chk["expr"])
+        left = sum(_numeric(frame[c]) for c in lhs)
+        right = sum(_numeric(frame[c]) for c in rhs)
+        ok = ops[op](np.round(left, 6), np.round(right, 6)) | np.isnan(left) | np.isnan(right)
+        out += [(chk["id"], u) for u in frame["unit_code"].to_numpy()[~ok]]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# raw figures
+# ---------------------------------------------------------------------------------------------
+
+class _Gen:
+    """Draws every known raw indicator for all units, one quarter at a time."""
+
+    def __init__(self, units: pd.DataFrame, rng: np.random.Generator, n_periods: int):
+        self.rng = rng
+        self.units = units
+        n = self.n = len(units)
+        groups = units["group"].astype(str).to_numpy()
+        prof = [_GROUP_PROFILE.get(g, _GROUP_PROFILE[_DEFAULT_PROFILE]) for g in groups]
+        self.p = {k: np.array([d[k] for d in prof], float) for k in prof[0]} if n else {}
+
+        # latent quality: level, trend (some improve, some decline), quarterly noise
+        base = 0.12 + 0.82 * rng.beta(3.2, 1.9, n)
+        slope = rng.normal(0.025, 0.06, n)   # slight overall improvement
+        movers = rng.random(n) < 0.25
+        slope[movers] += rng.choice([-0.16, 0.16], movers.sum())
+        tt = (np.arange(n_periods) - (n_periods - 1) / 2) / max((n_periods - 1) / 2, 1)
+        q = base[:, None] + slope[:, None] * tt[None, :] + rng.normal(0, 0.035, (n, n_periods))
+        self.base = base
+        self.q = np.clip(q, 0.08, 0.995)
+        self.size = rng.lognormal(0.0, 0.4, n)
+
+        # stable per-unit figures
+        s = self.size
+        self.const = {
+            "systems_required_count": rng.integers(6, 11, n),
+            "columns_required_count": np.maximum(8, rng.poisson(self.p["cols"] * np.sqrt(s))) if n else np.zeros(0, int),
+            "key_area_items_required": np.maximum(5, rng.poisson(self.p["keyreq"] * np.sqrt(s))) if n else np.zeros(0, int),
+            "std_areas_required": np.where(self.p["std"] > 0, np.clip(rng.poisson(self.p["std"]), 10, 30), 0) if n else np.zeros(0, int),
+            "service_items_total": np.maximum(3, rng.poisson(self.p["service"] * s)) if n else np.zeros(0, int),
+            "newmedia_accounts": 1 + rng.poisson(1.3 * s),
+            "docs_base": rng.poisson(self.p["docs"] * s) if n else np.zeros(0, int),
+        }
+        codes = units["unit_code"].astype(str).to_numpy()
+        parents = units["parent_code"].fillna("").astype(str).to_numpy() if "parent_code" in units else np.array([""] * n)
+        kids = pd.Series(parents[parents != ""]).value_counts()
+        self.const["towns_total"] = np.array([int(kids.get(c, 0)) for c in codes], int)
+        self.carry = rng.poisson(0.3 * self.p["apps"] * s) if n else np.zeros(0, int)
+        self.yearly: dict[str, np.ndarray] = {}
+
+    # draw helpers ------------------------------------------------------------------------
+    def _bern(self, p):
+        return (self.rng.random(self.n) < np.clip(p, 0, 1)).astype(int)
+
+    def _binom(self, n, p):
+        return self.rng.binomial(np.asarray(n, int), np.clip(p, 0, 1))
+
+    def _pois(self, lam):
+        return self.rng.poisson(np.clip(lam, 0, None))
+
+    def quarter(self, t: int) -> dict[str, np.ndarray]:
+        rng, n, s, p = self.rng, self.n, self.size, self.p
+        q = self.q[:, t]
+        bad = (1 - q) ** 1.5        # problem intensity
+        c = self.const
+        out: dict[str, np.ndarray] = {}
+
+        # yearly facts (decided in Q1, unchanged for the rest of the year)
+        if t % 4 == 0 or not self.yearly:
+            self.yearly = {
+                "org_leading_group_set": self._bern(0.90 + 0.12 * q),
+                "annual_plan_on_time": self._bern(0.70 + 0.35 * q),
+                "annual_report_on_time": self._bern(0.72 + 0.32 * q),
+                "guide_updated": self._bern(0.65 + 0.40 * q),
+                "decision_catalog_published": self._bern(0.65 + 0.40 * q),
+                "budget_on_time": self._bern(0.75 + 0.30 * q),
+                "fee_standards_published": self._bern(0.80 + 0.25 * q),
+                "service_commitment_published": self._bern(0.70 + 0.35 * q),
+                "annual_report_errors": self._pois(5.0 * bad),
+            }
+        out.update(self.yearly)
+
+        # organisation
+        out["systems_required_count"] = c["systems_required_count"]
+        out["systems_missing_count"] = self._binom(c["systems_required_count"], 0.25 * bad)
+        out["review_record_missing_cases"] = self._pois(3.0 * bad)
+
+        # proactive disclosure
+        vol = self._pois(p["vol"] * s * (0.55 + 0.6 * q))
+        out["info_published_count"] = vol
+        cols = c["columns_required_count"]
+        out["columns_required_count"] = cols
+        blank = self._binom(cols, 0.06 * bad)
+        out["blank_columns_count"] = blank
+        out["stale_columns_count"] = self._binom(cols - blank, 0.12 * bad)
+        out["late_publication_count"] = self._binom(vol, 0.03 * bad)
+        out["blank_months_count"] = np.minimum(3, self._pois(1.2 * (1 - q) ** 3))
+        out["normative_doc_issue_count"] = self._pois(2.0 * bad)
+        dec = self._pois(p["decisions"] * s)
+        out["major_decisions_total"] = dec
+        out["major_decisions_prepublished"] = self._binom(dec, 0.55 + 0.5 * q)
+        kreq = c["key_area_items_required"]
+        out["key_area_items_required"] = kreq
+        out["key_area_items_published"] = self._binom(kreq, 0.80 + 0.22 * q)
+        out["village_affairs_open_rate"] = np.round(np.clip(78 + 24 * q + rng.normal(0, 2.5, n), 0, 100), 1)
+
+        # interpretation and response
+        need = self._pois(p["interp"] * s)
+        out["policy_docs_requiring_interp"] = need
+        out["policy_docs_interp_sync"] = self._binom(need, 0.55 + 0.5 * q)
+        out["interp_forms_used"] = np.clip(np.rint(4.2 * q + rng.normal(0, 0.8, n)), 0, 5).astype(int)
+        out["press_events_count"] = self._pois(0.5 + 2.2 * q)
+        msgs = self._pois(p["msgs"] * s)
+        out["messages_received"] = msgs
+        out["messages_overdue"] = self._binom(msgs, 0.15 * bad)
+        out["open_day_events"] = self._pois(0.2 + 1.3 * q)
+        out["public_participation_events"] = self._pois(0.6 + 2.2 * q)
+
+        # applications (年报表三 identity, carry-over chained between quarters)
+        new = self._pois(p["apps"] * s)
+        total = new + self.carry
+        closed = self._binom(total, 0.88)
+        out["apps_new_received"] = new
+        out["apps_carried_over"] = self.carry
+        out["apps_closed"] = closed
+        out["apps_carried_forward"] = total - closed
+        self.carry = total - closed
+        out["apps_closed_on_time"] = self._binom(closed, 0.80 + 0.22 * q)
+        res = rng.multinomial(closed, [0.52, 0.12, 0.08, 0.17, 0.07, 0.04]) if n else np.zeros((0, 6), int)
+        for k, name in enumerate(("granted", "partial", "denied", "unable", "not_processed", "other")):
+            out[f"apps_result_{name}"] = res[:, k]
+        out["reply_defect_count"] = self._binom(closed, 0.20 * bad)
+        out["channel_test_passed"] = self._bern(0.78 + 0.25 * q)
+        rev = self._pois(0.25 * p["apps"] / 5 * s)
+        out["review_cases_total"] = rev
+        out["review_corrected"] = self._binom(rev, 0.5 * bad)
+        lit = self._pois(0.15 * p["apps"] / 5 * s)
+        out["litigation_cases_total"] = lit
+        out["litigation_corrected"] = self._binom(lit, 0.5 * bad)
+
+        # information management
+        docs = c["docs_base"] + self._pois(0.08 * p["docs"] * s * (t + 1))
+        out["docs_total"] = docs
+        out["docs_with_validity"] = self._binom(docs, 0.78 + 0.24 * q)
+
+        # platforms
+        out["website_check_score"] = np.round(np.clip(58 + 40 * q + rng.normal(0, 2.5, n), 0, 100), 1)
+        out["website_veto_flag"] = np.zeros(n, int)
+        out["broken_links_count"] = self._pois(9.0 * bad)
+        out["sensitive_errors_count"] = self._pois(2.0 * bad)
+        acc = c["newmedia_accounts"]
+        out["newmedia_accounts"] = acc
+        out["newmedia_stale_accounts"] = self._binom(acc, 0.35 * bad)
+        out["onsite_zone_operational"] = self._bern(0.80 + 0.25 * q)
+        out["notice_board_updates"] = self._binom(np.full(n, 3), 0.55 + 0.5 * q)
+
+        # 基层标准化 (县区 / 乡镇)
+        sreq = c["std_areas_required"]
+        out["std_areas_required"] = sreq
+        out["std_areas_completed"] = self._binom(sreq, np.minimum(1, 0.55 + 0.15 * t / 7 + 0.4 * q))
+        towns = c["towns_total"]
+        out["towns_total"] = towns
+        out["towns_zone_built"] = self._binom(towns, np.minimum(1, 0.45 + 0.2 * t / 7 + 0.45 * q))
+        out["town_avg_score"] = np.round(np.clip(60 + 36 * q + rng.normal(0, 2.0, n), 0, 100), 1)
+
+        # public enterprises
+        items = c["service_items_total"]
+        out["service_items_total"] = items
+        out["service_guides_published"] = self._binom(items, 0.72 + 0.3 * q)
+        nreq = self._pois(1.5 * s)
+        out["service_change_notices_required"] = nreq
+        out["service_change_notices_on_time"] = self._binom(nreq, 0.65 + 0.4 * q)
+        cons = self._pois(p["consult"] * s)
+        out["consult_received"] = cons
+        out["consult_replied_on_time"] = self._binom(cons, 0.80 + 0.21 * q)
+        out["satisfaction_rate"] = np.round(np.clip(80 + 19 * q + rng.normal(0, 1.5, n), 0, 100), 1)
+
+        # supervision
+        iss = self._pois(p["issues"] * s)
+        out["issues_assigned"] = iss
+        out["issues_rectified_on_time"] = self._binom(iss, 0.60 + 0.45 * q)
+        out["late_submissions"] = self._pois(2.5 * bad)
+        out["trainings_attended"] = self._pois(0.4 + 1.8 * q)
+
+        # bonus, penalties, veto
+        out["commendations_provincial"] = self._pois(0.02 + 0.15 * q ** 3)
+        out["commendations_municipal"] = self._pois(0.05 + 0.45 * q ** 3)
+        out["criticisms_count"] = self._pois(0.25 * (1 - q) ** 3)
+        out["website_spot_check_failed"] = self._pois(0.04 * (1 - q) ** 3)
+        out["secret_leak_incident"] = np.zeros(n, int)
+        return out
+
+    def fallback(self, ind: dict, t: int) -> np.ndarray:
+        """Generic values for an indicator this module does not know."""
+        q, n = self.q[:, t], self.n
+        typ = ind.get("type", "number")
+        lo, hi = ind.get("min"), ind.get("max")
+        if typ == "bool":
+            return self._bern(0.5 + 0.5 * q)
+        if typ == "count":
+            v = self._pois(3.0 * self.size * (0.5 + q))
+        else:
+            lo_ = 0.0 if lo is None else float(lo)
+            hi_ = (100.0 if typ == "rate" else lo_ + 100.0) if hi is None else float(hi)
+            v = np.round(lo_ + (hi_ - lo_) * np.clip(0.55 + 0.45 * q + self.rng.normal(0, 0.03, n), 0, 1), 1)
+        return v
+
+
+# ---------------------------------------------------------------------------------------------
+# approximate scoring (only to derive a plausible self_score; the real engine lives elsewhere)
+# ---------------------------------------------------------------------------------------------
+
+def _frame_arrays(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Numeric values (NaN for blanks and 不适用) and 不适用 masks of an upload frame."""
+    cols = [c for c in frame.columns if c not in ("unit_code", "period", "self_score")]
+    vals = {c: _numeric(frame[c]) for c in cols}
+    nas = {c: (frame[c].astype(object) == NA_TEXT).to_numpy() for c in cols}
+    return vals, nas
+
+
+def _approx_totals(vals: dict[str, np.ndarray], nas: dict[str, np.ndarray], scheme: dict,
+                   manual_frac: np.ndarray) -> np.ndarray:
+    """Rough verified total of every row (SPEC aggregation, no rounding, vetoes ignored)."""
+    n = len(manual_frac)
+
+    def item(rule: dict, mx: float) -> tuple[np.ndarray, np.ndarray]:
+        typ = rule["type"]
+        na = np.zeros(n, bool)
+        if typ == "manual":
+            return mx * manual_frac, na
+        if typ == "ratio":
+            num = np.nan_to_num(vals[rule["numerator"]])
+            den = np.nan_to_num(vals[rule["denominator"]])
+            full = float(rule.get("full_at", 1.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pts = mx * np.minimum(1.0, num / np.where(den == 0, 1, den) / full)
+            oz = rule.get("on_zero", "full")
+            pts = np.where(den == 0, {"full": mx, "zero": 0.0, "na": 0.0}[oz], pts)
+            if oz == "na":
+                na = den == 0
+            return pts, na
+        v = vals[rule["indicator"]]
+        na = nas[rule["indicator"]]
+        v0 = np.nan_to_num(v)
+        if typ == "boolean":
+            pts = np.where(v0 > 0, mx, 0.0)
+        elif typ == "deduct":
+            pts = mx - float(rule["per"]) * v0
+            if rule.get("floor", "item") != "section":
+                pts = np.maximum(pts, 0.0)
+        elif typ == "ladder":
+            pts = np.zeros(n)
+            for thr, pt in reversed(rule["tiers"]):
+                pts = np.where(v0 >= thr, pt, pts)
+        elif typ == "rate":
+            full, zero = float(rule["full_at"]), float(rule["zero_at"])
+            pts = mx * np.clip((v0 - zero) / (full - zero), 0, 1)
+        elif typ == "relative":
+            top = v0.max() if n else 0
+            pts = mx * v0 / top if top > 0 else np.zeros(n)
+        elif typ == "per":
+            pts = float(rule["per"]) * v0
+            if mx is not None:
+                pts = np.minimum(mx, pts)
+        else:
+            pts = np.zeros(n)
+        pts = np.where(np.isnan(v) & ~na, 0.0, pts)
+        return np.where(na, 0.0, pts), na
+
+    base = np.zeros(n)
+    applicable = np.zeros(n)
+    for sec in scheme["sections"]:
+        got = np.zeros(n)
+        cap = np.full(n, float(sec["max"]))
+        for it in sec["items"]:
+            pts, na = item(it["rule"], float(it["max"]))
+            got += pts
+            cap -= np.where(na, float(it["max"]), 0.0)
+        base += np.clip(got, 0, np.maximum(cap, 0))
+        applicable += np.maximum(cap, 0)
+    total_max = float(scheme.get("total_max", 100))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        base = np.where(applicable > 0, base / applicable * total_max, 0.0)
+    total = base.copy()
+    for pen in scheme.get("penalties") or []:
+        pts, _ = item(pen["rule"], None)
+        total -= pts
+    total = np.maximum(total, 0)
+    bonus = scheme.get("bonus") or {}
+    if bonus.get("items"):
+        b = sum(item(it["rule"], float(it["max"]))[0] for it in bonus["items"])
+        b = np.minimum(b, float(bonus.get("max", np.inf)))
+        total += np.where(base >= float(bonus.get("min_base", 0)), b, 0.0)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry point
+# ---------------------------------------------------------------------------------------------
+
+def _clean(values: np.ndarray, ind: dict) -> np.ndarray:
+    """Clip to the declared (and type-implied) range; integers for count/bool, 1 decimal otherwise."""
+    typ = ind.get("type", "number")
+    v = np.asarray(values, float)
+    lo, hi = ind.get("min"), ind.get("max")
+    if typ == "rate":
+        lo = 0 if lo is None else max(lo, 0)
+        hi = 100 if hi is None else min(hi, 100)
+    elif typ == "bool":
+        lo, hi = 0, 1
+    elif typ == "count":
+        lo = 0 if lo is None else max(lo, 0)
+    v = np.clip(v, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+    return np.rint(v) if typ in ("count", "bool") else np.round(v, 1)
+
+
+def _column(v: np.ndarray, ind: dict, na_mask: np.ndarray):
+    """Upload column: Int64 for count/bool, float for rate/number; object when it holds 不适用."""
+    integer = ind.get("type", "number") in ("count", "bool")
+    blank = np.isnan(v)
+    if not na_mask.any():
+        if integer:
+            return pd.arrays.IntegerArray(np.where(blank, 0, v).astype("int64"), blank)
+        return v
+    out = np.empty(len(v), dtype=object)
+    for k, x in enumerate(v):
+        out[k] = NA_TEXT if na_mask[k] else (None if blank[k] else (int(x) if integer else float(x)))
+    return out
+
+
+def demo_uploads(units: pd.DataFrame, schemes: dict[str, dict], periods=None,
+                 seed: int = SEED) -> dict[tuple[str, str], pd.DataFrame]:
+    """Demo uploads: ``{(period, scheme_id): wide DataFrame}`` (see the module docstring).
+
+    ``units``: registry with columns unit_code, unit_name, group, parent_code.
+    ``schemes``: scheme id -> parsed YAML dict (``yaml.safe_load`` of data/tables/*.yaml).
+    ``periods``: the quarters to generate (default 2024Q1..2025Q4, the demo's eight quarters).
+    """
+    periods = list(PERIODS if periods is None else periods)
+    rng = np.random.default_rng(seed)
+    reg = units.copy()
+    reg["unit_code"] = reg["unit_code"].astype(str)
+    reg = reg.sort_values("unit_code", kind="stable").reset_index(drop=True)
+    if "parent_code" not in reg:
+        reg["parent_code"] = ""
+    gen = _Gen(reg, rng, len(periods))
+    groups = reg["group"].astype(str).to_numpy()
+    codes = reg["unit_code"].to_numpy()
+    n = len(reg)
+
+    # units reporting 不适用 for an na_allowed indicator: same units every quarter
+    name = reg["unit_name"].astype(str)
+    is_company = name.str.contains("公司|集团").to_numpy()
+    is_street = name.str.endswith("街道").to_numpy()
+    pick = rng.random(n)
+    na_units = {
+        # no own budget: companies, some streets, a few 市直 second-level bodies
+        "budget_on_time": is_company | (is_street & (pick < 0.4)) | ((groups == "市直部门") & (pick < 0.06)),
+        # not sampled by the simulated-application test this year
+        "channel_test_passed": np.isin(np.arange(n), rng.choice(n, min(5, n), replace=False)),
+        # no external service functions / no service hall
+        "onsite_zone_operational": ((groups == "市直部门") & (pick > 0.90)) | (is_street & (pick > 0.85)),
+    }
+    fallback_na = rng.random(n) < 0.04
+
+    # planted events and the missing quarter (chosen among the weakest units of a group)
+    def weakest(group: str, k: int = 1) -> list[int]:
+        idx = np.flatnonzero(groups == group)
+        if len(idx) == 0:
+            idx = np.arange(n)
+        return list(idx[np.argsort(gen.base[idx], kind="stable")][:k])
+
+    planted = {}
+    for code, grp, per in _PLANTED:
+        if per in periods and n:
+            planted[(code, periods.index(per))] = weakest(grp, 2)[-1]
+    miss_row = None
+    if _MISSING_QUARTER[1] in periods and n:
+        idx = np.flatnonzero(groups == _MISSING_QUARTER[0])
+        if len(idx):
+            miss_row = (periods.index(_MISSING_QUARTER[1]), int(idx[rng.integers(len(idx))]))
+
+    # scheme of every unit in every period
+    scheme_of = {(g, t): _scheme_for(g, p, schemes) for g in set(groups) for t, p in enumerate(periods)}
+    member = [{sid: np.array([scheme_of[(g, t)] == sid for g in groups], bool) for sid in schemes}
+              for t in range(len(periods))]
+    all_checks_codes = {sid: {c for chk in (sc.get("checks") or []) for side in _parse_check(chk["expr"])[::2]
+                              for c in side} for sid, sc in schemes.items()}
+
+    # single missing cells: (t, scheme, unit position, indicator)
+    miss_cells = []
+    sids = sorted(schemes)
+    for _ in range(_MISSING_CELLS if n else 0):
+        t = int(rng.integers(len(periods)))
+        sid = sids[int(rng.integers(len(sids)))]
+        cand = [ind["code"] for ind in schemes[sid]["indicators"]
+                if ind["code"] not in all_checks_codes[sid] and not ind.get("na_allowed")
+                and ind["code"] not in ("secret_leak_incident", "website_veto_flag")]
+        members = np.flatnonzero(member[t][sid])
+        if cand and len(members):
+            miss_cells.append((t, sid, int(members[rng.integers(len(members))]), cand[int(rng.integers(len(cand)))]))
+
+    result: dict[tuple[str, str], pd.DataFrame] = {}
+    for t, per in enumerate(periods):
+        raw = gen.quarter(t)
+        for (code, tp), row in planted.items():
+            if tp == t and code in raw:
+                raw[code] = raw[code].copy()
+                raw[code][row] = 1
+                if code == "website_veto_flag":
+                    raw["website_check_score"] = raw["website_check_score"].copy()
+                    raw["website_check_score"][row] = 51.5
+        present = np.ones(n, bool)
+        if miss_row is not None and miss_row[0] == t:
+            present[miss_row[1]] = False
+        for sid in sids:
+            scheme = schemes[sid]
+            rows = np.flatnonzero(member[t][sid] & present)
+            if len(rows) == 0:
+                continue
+            cols = {"unit_code": codes[rows], "period": np.full(len(rows), per, dtype=object)}
+            data = {}
+            for ind in scheme["indicators"]:
+                c = ind["code"]
+                v = raw[c] if c in raw else gen.fallback(ind, t)
+                data[c] = np.asarray(v, float)[rows]
+            # keep simple single-term `a <= b` / `a >= b` checks true for unknown combinations
+            for chk in scheme.get("checks") or []:
+                lhs, op, rhs = _parse_check(chk["expr"])
+                if len(lhs) == 1 and len(rhs) == 1 and lhs[0] in data and rhs[0] in data:
+                    a, b = (lhs[0], rhs[0]) if op in ("<=", "<") else (rhs[0], lhs[0])
+                    data[a] = np.minimum(data[a], data[b] - (1 if op in ("<", ">") else 0))
+            nas = {}
+            for ind in scheme["indicators"]:
+                c = ind["code"]
+                v = _clean(data[c], ind)
+                for (tm, sm, r, cm) in miss_cells:
+                    if tm == t and sm == sid and cm == c and r in rows:
+                        v[np.flatnonzero(rows == r)] = np.nan
+                nas[c] = na_units.get(c, fallback_na)[rows] if ind.get("na_allowed") else np.zeros(len(rows), bool)
+                data[c] = np.where(nas[c], np.nan, v)
+                cols[c] = _column(v, ind, nas[c])
+            # self-assessment: optimistic estimate of the verified total
+            est = _approx_totals(data, nas, scheme, np.zeros(len(rows)))   # 待评定 items count 0
+            optimism = 8.0 * rng.random(len(rows)) ** 2          # 0–8 points, mostly small
+            self_score = np.round(np.minimum(est + optimism, float(scheme.get("total_max", 100))), 1)
+            self_score[rng.random(len(rows)) < 0.04] = np.nan
+            frame = pd.DataFrame(cols)
+            frame.insert(2, "self_score", self_score)
+            result[(per, sid)] = frame
+    return result

@@ -1,0 +1,236 @@
+"""The shipped scoring tables (data/tables/*.yaml), the demo unit registry and scoring/demo.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from scoring import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = sorted((ROOT / "data" / "tables").glob("2025-*.yaml"))
+RULE_TYPES = {"boolean", "deduct", "ladder", "rate", "ratio", "relative", "per", "manual"}
+GROUPS = {"市直部门", "县区", "乡镇街道", "公共企事业单位"}
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _load(path: Path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.fixture(scope="module")
+def schemes() -> dict[str, dict]:
+    return {p.stem: _load(p) for p in TABLES}
+
+
+@pytest.fixture(scope="module")
+def units() -> pd.DataFrame:
+    return pd.read_csv(ROOT / "data" / "units.csv", dtype=str, keep_default_na=False, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def uploads(units, schemes):
+    return demo.demo_uploads(units, schemes)
+
+
+def _rule_indicators(rule: dict) -> list[str]:
+    return [rule[k] for k in ("indicator", "numerator", "denominator") if k in rule]
+
+
+def _all_items(s: dict) -> list[dict]:
+    items = [it for sec in s["sections"] for it in sec["items"]]
+    return items + list((s.get("bonus") or {}).get("items", [])) + list(s.get("penalties") or [])
+
+
+def _check_terms(expr: str) -> list[str]:
+    m = re.fullmatch(r"\s*(.+?)\s*(<=|>=|==|<|>)\s*(.+?)\s*", expr)
+    assert m, expr
+    terms = [t.strip() for side in (m.group(1), m.group(3)) for t in side.split("+")]
+    assert all(CODE_RE.match(t) for t in terms), expr
+    return terms
+
+
+# --------------------------------------------------------------------------------- schemes
+
+def test_four_schemes_one_per_group(schemes):
+    assert sorted(p.stem for p in TABLES) == ["2025-qishiye", "2025-shizhi", "2025-xiangzhen", "2025-xianqu"]
+    groups = [g for s in schemes.values() for g in s["applies_to"]["groups"]]
+    assert sorted(groups) == sorted(GROUPS)
+    for sid, s in schemes.items():
+        assert s["scheme"] == sid
+        assert s["title"].startswith("2025年度") and s["title"].endswith("考评表")
+        assert str(s["applies_to"]["from"]) == "2024Q1" and str(s["applies_to"]["to"]) == "2025Q4"
+        assert s["missing"] == "zero"
+        assert [(g["name"], g["min"]) for g in s["grades"]] == [("优秀", 90), ("良好", 80), ("合格", 60), ("不合格", 0)]
+
+
+@pytest.mark.parametrize("path", TABLES, ids=lambda p: p.stem)
+def test_scheme_structure(path):
+    s = _load(path)
+    assert s.get("total_max", 100) == 100
+    assert sum(sec["max"] for sec in s["sections"]) == pytest.approx(100)
+    n_items = sum(len(sec["items"]) for sec in s["sections"])
+    assert 25 <= n_items <= 40, n_items
+
+    ids = [sec["id"] for sec in s["sections"]] + [it["id"] for it in _all_items(s)] + [v["id"] for v in s["veto"]]
+    ids += [c["id"] for c in s.get("checks", [])]
+    assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
+    for it in _all_items(s):
+        assert re.fullmatch(r"[a-z]+\.[a-z_]+", it["id"]), it["id"]
+        assert re.search(r"[\u4e00-\u9fff]", it["name"]), it["id"]
+
+    declared = {ind["code"]: ind for ind in s["indicators"]}
+    assert len(declared) == len(s["indicators"])
+    assert 40 <= len(declared) <= 65
+    names = [ind["name"] for ind in s["indicators"]]
+    assert len(names) == len(set(names))
+    for ind in s["indicators"]:
+        assert CODE_RE.match(ind["code"]) and ind["type"] in {"count", "number", "rate", "bool"}
+        if "min" in ind and "max" in ind:
+            assert ind["min"] <= ind["max"]
+
+    used = set()
+    for it in _all_items(s):
+        rule = it["rule"]
+        assert rule["type"] in RULE_TYPES, it["id"]
+        used |= set(_rule_indicators(rule))
+        if rule["type"] == "ladder":
+            thr = [t[0] for t in rule["tiers"]]
+            pts = [t[1] for t in rule["tiers"]]
+            assert thr == sorted(thr, reverse=True) and len(set(thr)) == len(thr), it["id"]
+            assert pts == sorted(pts, reverse=True) and max(pts) <= it["max"], it["id"]
+        if rule["type"] == "rate":
+            assert rule["full_at"] > rule["zero_at"]
+        if rule["type"] == "ratio":
+            assert rule.get("on_zero", "full") in {"full", "na", "zero"}
+        if rule["type"] == "deduct":
+            assert rule.get("floor", "item") in {"item", "section"} and rule["per"] > 0
+    for pen in s["penalties"]:
+        assert pen["rule"]["type"] == "per" and "max" not in pen
+    for v in s["veto"]:
+        assert v["op"] in {">", ">=", "<", "<=", "==", "!="}
+        used.add(v["indicator"])
+    for c in s["checks"]:
+        used |= set(_check_terms(c["expr"]))
+    assert used <= set(declared), used - set(declared)
+
+    types = {it["rule"]["type"] for sec in s["sections"] for it in sec["items"]}
+    assert {"relative", "manual"} <= types
+    b = s["bonus"]
+    assert b["max"] == 5 and b["min_base"] == 60
+    assert any(v["indicator"] == "secret_leak_incident" and "cap" not in v for v in s["veto"])
+    assert any(ind.get("na_allowed") for ind in s["indicators"])
+
+
+def test_rule_types_and_styles_covered(schemes):
+    items = [it for s in schemes.values() for it in _all_items(s)]
+    assert {it["rule"]["type"] for it in items} == RULE_TYPES
+    assert any(it["rule"].get("floor") == "section" for it in items)
+    assert any(it["rule"].get("on_zero") == "na" for it in items)
+    assert any(v.get("cap") == 59 for s in schemes.values() for v in s["veto"])
+    # at least one section whose items add up to more than its max
+    assert any(sum(it["max"] for it in sec["items"]) > sec["max"]
+               for s in schemes.values() for sec in s["sections"])
+
+
+def test_shared_indicator_codes_mean_the_same(schemes):
+    seen: dict[str, tuple] = {}
+    for s in schemes.values():
+        for ind in s["indicators"]:
+            key = (ind["name"], ind["type"], bool(ind.get("na_allowed")))
+            assert seen.setdefault(ind["code"], key) == key, ind["code"]
+
+
+# --------------------------------------------------------------------------------- registry
+
+def test_units_registry(units):
+    assert list(units.columns) == ["unit_code", "unit_name", "group", "parent_code"]
+    assert 140 <= len(units) <= 160
+    assert units["unit_code"].is_unique and units["unit_name"].is_unique
+    assert set(units["group"]) == GROUPS
+    counts = units["group"].value_counts()
+    assert counts["市直部门"] >= 50 and counts["县区"] >= 10 and counts["乡镇街道"] >= 55 and counts["公共企事业单位"] >= 20
+    county = set(units.loc[units["group"] == "县区", "unit_code"])
+    towns = units[units["group"] == "乡镇街道"]
+    assert towns["parent_code"].isin(county).all()
+    assert (units.loc[units["group"] != "乡镇街道", "parent_code"] == "").all()
+
+
+# --------------------------------------------------------------------------------- demo data
+
+def test_demo_is_deterministic(units, schemes, uploads):
+    again = demo.demo_uploads(units, schemes)
+    assert list(again) == list(uploads)
+    for key, frame in uploads.items():
+        pd.testing.assert_frame_equal(frame, again[key])
+
+
+def test_demo_shape(units, schemes, uploads):
+    assert set(uploads) == {(p, sid) for p in demo.PERIODS for sid in schemes}
+    group_of = dict(zip(units["unit_code"], units["group"]))
+    n_rows = 0
+    for (period, sid), frame in uploads.items():
+        codes = [ind["code"] for ind in schemes[sid]["indicators"]]
+        assert list(frame.columns) == ["unit_code", "period", "self_score"] + codes
+        assert (frame["period"] == period).all()
+        assert frame["unit_code"].is_unique
+        assert {group_of[u] for u in frame["unit_code"]} == set(schemes[sid]["applies_to"]["groups"])
+        n_rows += len(frame)
+    # exactly one unit misses one whole quarter
+    assert n_rows == len(units) * len(demo.PERIODS) - 1
+
+
+def test_demo_values_respect_declarations(schemes, uploads):
+    na_units: dict[tuple[str, str], dict[str, set]] = {}
+    for (period, sid), frame in uploads.items():
+        for ind in schemes[sid]["indicators"]:
+            col = frame[ind["code"]].astype(object)
+            is_na = (col == demo.NA_TEXT).to_numpy()
+            if is_na.any():
+                assert ind.get("na_allowed"), ind["code"]
+            if ind.get("na_allowed"):
+                na_units.setdefault((sid, ind["code"]), {})[period] = (set(frame["unit_code"]),
+                                                                       set(frame.loc[is_na, "unit_code"]))
+            vals = pd.to_numeric(col[~is_na], errors="coerce").dropna().to_numpy(float)
+            lo = ind.get("min", 0 if ind["type"] in ("count", "rate", "bool") else None)
+            hi = ind.get("max", {"rate": 100, "bool": 1}.get(ind["type"]))
+            if lo is not None:
+                assert (vals >= lo).all(), (period, ind["code"])
+            if hi is not None:
+                assert (vals <= hi).all(), (period, ind["code"])
+            if ind["type"] in ("count", "bool"):
+                assert (vals == np.round(vals)).all(), ind["code"]
+            else:
+                assert np.allclose(vals, np.round(vals, 1)), ind["code"]
+        assert demo.check_violations(frame, schemes[sid]) == [], (period, sid)
+        ss = frame["self_score"].dropna().to_numpy(float)
+        assert ((ss >= 0) & (ss <= 100)).all() and np.allclose(ss, np.round(ss, 1))
+    assert any(na for by_period in na_units.values() for _, na in by_period.values()), \
+        "some na_allowed indicators must be reported as 不适用"
+    # the same units report 不适用 every quarter (among the units present that quarter)
+    for key, by_period in na_units.items():
+        everyone = set().union(*(na for _, na in by_period.values()))
+        for present, na in by_period.values():
+            assert na == everyone & present, key
+
+
+def test_demo_gaps_vetoes_and_carry_over(schemes, uploads):
+    blanks = sum(int(f.drop(columns=["self_score"]).isna().sum().sum()) for f in uploads.values())
+    assert 1 <= blanks <= 10
+    assert sum(int(f["self_score"].isna().sum()) for f in uploads.values()) >= 3
+    leaks = [(k, u) for k, f in uploads.items() if "secret_leak_incident" in f
+             for u in f.loc[f["secret_leak_incident"] == 1, "unit_code"]]
+    website = [(k, u) for k, f in uploads.items() if "website_veto_flag" in f
+               for u in f.loc[f["website_veto_flag"] == 1, "unit_code"]]
+    assert len(leaks) == 1 and len(website) == 1
+    # applications carried forward reappear as next quarter's carry-over
+    a = uploads[("2024Q1", "2025-shizhi")].set_index("unit_code")["apps_carried_forward"]
+    b = uploads[("2024Q2", "2025-shizhi")].set_index("unit_code")["apps_carried_over"]
+    common = a.index.intersection(b.index)
+    assert (a[common] == b[common]).all()
