@@ -1,4 +1,8 @@
-"""The audit log: append-only, written inside the transaction of the action it records."""
+"""The audit log: append-only, written inside the transaction of the action it records.
+
+There is deliberately no function here (or anywhere in the library) that updates or deletes
+audit rows; ``tests/test_accounts.py`` checks the source for such statements.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -20,21 +24,23 @@ ACTIONS = {
 }
 
 
-def record(cur, actor: User | str, action: str, target: str = "", detail: str = "") -> None:
+def record(cur, actor: User | str, action: str, target: str = "", detail: str = "", *,
+           at: datetime | None = None) -> None:
+    """Append one row; ``at`` (default: now) lets a caller with its own clock keep it."""
     name = actor.username if isinstance(actor, User) else actor
     cur.execute(
         "INSERT INTO audit_log VALUES (nextval('seq_audit'), ?, ?, ?, ?, ?)",
-        [datetime.now(), name, action, target, detail],
+        [at or datetime.now(), name, action, target, detail],
     )
 
 
 def read(store, actor: User, *, since=None, who: str | None = None, limit: int | None = None):
     """The log, newest first, for the office only."""
     require_office(actor, "查看审计日志")
-    sql = "SELECT id, at, actor, action, target, detail FROM audit_log WHERE true"
+    sql = "SELECT id, happened_at, actor, action, target, detail FROM audit_log WHERE true"
     params: list = []
     if since is not None:
-        sql += " AND at >= ?"
+        sql += " AND happened_at >= ?"
         params.append(since)
     if who:
         sql += " AND actor = ?"
