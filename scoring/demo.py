@@ -570,3 +570,79 @@ def demo_uploads(units: pd.DataFrame, schemes: dict[str, dict], periods=None,
             frame.insert(2, "self_score", self_score)
             result[(per, sid)] = frame
     return result
+
+
+# -- seeding a demo database -----------------------------------------------------------------
+MANUAL_REASON = "考评组季度集中评定(演示数据)"
+
+
+def seed_demo(store, data_dir="data") -> str:
+    """Load the demo: the four 2025 schemes, the registry, eight quarters through the real upload
+    path, the office's manual assessments, demo accounts and third-party problems."""
+    from pathlib import Path
+
+    import yaml
+
+    from . import accounts, audit, engine
+    from .accounts import CLI_OFFICE
+    from .ingest import ingest
+    from .schemes import save_scheme
+    from .units import read_registry, save_units
+
+    data_dir = Path(data_dir)
+    texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((data_dir / "tables").glob("*.yaml"))}
+    for text in texts.values():
+        save_scheme(store, text, CLI_OFFICE)
+    units = read_registry(data_dir / "units.csv")
+    save_units(store, units, CLI_OFFICE)
+    parsed = {yaml.safe_load(t)["scheme"]: yaml.safe_load(t) for t in texts.values()}
+    n_rows = 0
+    for (period, scheme_id), frame in demo_uploads(units, parsed).items():
+        data = frame.to_csv(index=False).encode("utf-8-sig")
+        n_rows += ingest(store, data, f"{period}-{scheme_id}.csv", CLI_OFFICE).rows
+    _seed_manual_points(store)
+    accounts_made = accounts.create_demo_accounts(store)
+    try:
+        from .rectifications import seed_demo_rectifications
+
+        store.write(seed_demo_rectifications)
+    except ImportError:
+        pass
+    store.write(lambda cur: audit.record(cur, CLI_OFFICE, "init", store.path, "载入演示数据"))
+    latest = engine.latest_period(store)
+    names = "、".join(a[0] for a in accounts_made)
+    return (f"演示数据已载入 {store.path}:{len(texts)}个考评表,{len(units)}个单位,{n_rows}行上报数据"
+            f"(最新季度 {latest});演示账号:{names}")
+
+
+def _seed_manual_points(store) -> None:
+    """The 考评组's manual items, entered for every unit and quarter but a few of the latest."""
+    from .schemes import load_schemes
+
+    keys = store.df('SELECT c.unit_code, c.period, u.grp AS "group" FROM current_submissions c '
+                    "JOIN units u USING (unit_code) ORDER BY c.period, c.unit_code")
+    latest = keys["period"].max()
+    rng = np.random.default_rng(SEED + 1)
+    frames = []
+    for s in load_schemes(store):
+        mine = keys[keys["group"].isin(s.groups) & keys["period"].between(s.period_from, s.period_to)]
+        for item in s.items:
+            if item.rule.type_name != "manual" or item.max is None or mine.empty:
+                continue
+            share = rng.uniform(0.55, 1.0, len(mine)) if item.kind == "item" else rng.uniform(0, 0.6, len(mine))
+            points = np.round(item.max * share * 2) / 2  # in half points, as panels score
+            keep = ~((mine["period"] == latest).to_numpy() & (rng.random(len(mine)) < 0.15))
+            frames.append(pd.DataFrame({"unit_code": mine["unit_code"].to_numpy()[keep],
+                                        "period": mine["period"].to_numpy()[keep], "item_id": item.id,
+                                        "points": points[keep]}))
+    if not frames:
+        return
+    adj = pd.concat(frames, ignore_index=True)
+
+    def write(cur):
+        cur.register("demo_adj", adj)
+        cur.execute("""INSERT INTO adjustments SELECT nextval('seq_adjustment'), unit_code, period, item_id,
+                       points, ?, '考评组', now() FROM demo_adj""", [MANUAL_REASON])
+        cur.unregister("demo_adj")
+
+    store.write(write)

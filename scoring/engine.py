@@ -116,7 +116,7 @@ class Scores:
             vals = b.cols[code][same_group]
             return float(np.nanmax(vals)) if np.isfinite(vals).any() else 0.0
 
-        ctx = Context(s.names(), group_max)
+        ctx = Context(s.names(), frozenset(c for c, i in s.indicators.items() if i.type == "rate"), group_max)
         values = {c: float(v[row]) for c, v in b.cols.items()}
         items = []
         for j, item in enumerate(b.items):

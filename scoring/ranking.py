@@ -4,8 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import engine, periods
-from .accounts import CLI_OFFICE, User, require_unit_access
-from .errors import PermissionDenied
+from .accounts import CLI_OFFICE, User, require_unit_access, visible_group
 
 COLUMNS = ["period", "group", "rank", "unit_code", "unit_name", "total", "grade", "rank_change"]
 SELF_GAP_FLAG = 5.0
@@ -61,14 +60,13 @@ def ranked_history(scores: engine.Scores) -> pd.DataFrame:
 
 
 def allowed_group(actor: User, group: str | None, store) -> str | None:
-    """A unit user sees only its own group's ranking."""
+    """The group to show: any for the office; for a unit user, its own (and only its own)."""
     if actor.is_office:
         return group
-    own = store.one("SELECT grp FROM units WHERE unit_code = ?", [actor.unit_code])
-    own = own[0] if own else None
-    if group is not None and group != own:
-        raise PermissionDenied(f"无权查看分组「{group}」的排名:账号 {actor.username} 只能查看本单位所在分组「{own}」")
-    return own
+    if group is None:
+        own = store.one("SELECT grp FROM units WHERE unit_code = ?", [actor.unit_code])
+        group = own[0] if own else None
+    return visible_group(store, actor, group)
 
 
 def ranking(store, period: str, group: str | None = None, actor: User = CLI_OFFICE,

@@ -39,10 +39,14 @@ class Context:
     """What ``explain`` may need beyond the unit's own values."""
 
     names: dict[str, str]  # indicator code -> Chinese name
+    percent: frozenset = frozenset()  # codes of rate indicators, shown with %
     group_max: Callable[[str], float] = lambda code: float("nan")
 
     def name(self, code: str) -> str:
         return self.names.get(code, code)
+
+    def pct(self, code: str) -> str:
+        return "%" if code in self.percent else ""
 
 
 class Rule:
@@ -152,13 +156,14 @@ class Rate(Rule):
     def explain(self, v, points, max_, ctx):
         x = v[self.indicator]
         name = ctx.name(self.indicator)
+        u = ctx.pct(self.indicator)
         frac = (x - self.zero_at) / (self.full_at - self.zero_at)
         if frac >= 1:
-            return f"{name}{fmt(x)}%,达到满分线{fmt(self.full_at)}%,得{fmt(points)}分{_of_max(max_)}"
+            return f"{name}{fmt(x)}{u},达到满分线{fmt(self.full_at)}{u},得{fmt(points)}分{_of_max(max_)}"
         if frac <= 0:
-            return f"{name}{fmt(x)}%,达到零分线{fmt(self.zero_at)}%,得0分{_of_max(max_)}"
+            return f"{name}{fmt(x)}{u},达到零分线{fmt(self.zero_at)}{u},得0分{_of_max(max_)}"
         return (
-            f"{name}{fmt(x)}%,按({fmt(x)}−{fmt(self.zero_at)})÷({fmt(self.full_at)}−{fmt(self.zero_at)})"
+            f"{name}{fmt(x)}{u},按({fmt(x)}−{fmt(self.zero_at)})÷({fmt(self.full_at)}−{fmt(self.zero_at)})"
             f"×{fmt(max_)}计,得{fmt(points)}分{_of_max(max_)}"
         )
 
