@@ -1,0 +1,98 @@
+"""Upload batches: the history of what entered the system, and rolling a batch back.
+
+Nothing is deleted: a rollback marks the batch (``rolled_back_at``/``rolled_back_by``), and the
+views ``current_submissions``/``current_values`` then take, for each unit and period, the newest
+batch that is not rolled back: the previous values become current again.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .accounts import User, require_office
+from .audit import record
+from .errors import InputError, NotFound
+
+STATUS_CURRENT = "当前"
+STATUS_SUPERSEDED = "已被替代"
+STATUS_ROLLED_BACK = "已回滚"
+
+COLUMNS = ["batch_id", "uploaded_by", "uploaded_at", "file_name", "sha256", "n_rows", "periods", "units",
+           "status", "current_rows", "rolled_back_at", "rolled_back_by"]
+
+_LIST_SQL = """
+    WITH cur AS (SELECT batch_id, count(*) AS n FROM current_submissions GROUP BY batch_id)
+    SELECT b.batch_id, b.uploaded_by, b.uploaded_at, b.file_name, b.sha256, b.n_rows, b.periods, b.units,
+           CASE WHEN b.rolled_back_at IS NOT NULL THEN '已回滚'
+                WHEN coalesce(cur.n, 0) = 0 THEN '已被替代'
+                ELSE '当前' END AS status,
+           coalesce(cur.n, 0) AS current_rows, b.rolled_back_at, b.rolled_back_by
+    FROM batches b LEFT JOIN cur USING (batch_id)
+    {where}
+    ORDER BY b.batch_id DESC"""
+
+
+def list_batches(store, actor: User) -> pd.DataFrame:
+    """Every batch, newest first, with its status (当前 / 已被替代 / 已回滚).
+
+    ``current_rows`` counts the batch's unit-period rows that are still current (a batch with
+    some rows superseded by a later one stays 当前 while any row is current). The office sees every
+    batch; a unit account sees the batches that touch its own unit, with ``units`` reduced to it.
+    """
+    if actor.is_office:
+        df = store.df(_LIST_SQL.format(where=""))
+    else:
+        df = store.df(_LIST_SQL.format(where="WHERE list_contains(b.units, ?)"), [actor.unit_code or ""])
+        df["units"] = [[actor.unit_code] for _ in range(len(df))]
+    for c in ("periods", "units"):
+        df[c] = [list(v) if v is not None else [] for v in df[c]]
+    df["current_rows"] = df["current_rows"].astype("int64")
+    return df[COLUMNS].reset_index(drop=True)
+
+
+def _batch_id(value) -> int:
+    try:
+        text = str(value).strip().lstrip("#")
+        batch_id = int(text)
+    except (TypeError, ValueError):
+        raise InputError(f"批次号「{value}」无效,应为整数,如 3") from None
+    return batch_id
+
+
+def rollback(store, batch_id, actor: User) -> str:
+    """Roll a batch back (office only), in one transaction with its audit row; returns a Chinese summary."""
+    require_office(actor, "回滚批次")
+    bid = _batch_id(batch_id)
+
+    def write(cur):
+        row = cur.execute("SELECT file_name, rolled_back_at, rolled_back_by FROM batches WHERE batch_id = ?",
+                          [bid]).fetchone()
+        if row is None:
+            raise NotFound(f"批次 #{bid} 不存在")
+        file_name, at, by = row
+        if at is not None:
+            raise InputError(f"批次 #{bid}「{file_name}」已于 {at:%Y-%m-%d %H:%M} 由 {by} 回滚,不能重复回滚")
+        cur.execute("UPDATE batches SET rolled_back_at = now(), rolled_back_by = ? WHERE batch_id = ?",
+                    [actor.username, bid])
+        # the unit-periods where this batch was current (no newer live batch), and what they show now
+        was_current, restored = cur.execute("""
+            SELECT count(*), count(c.batch_id) FROM (
+                SELECT DISTINCT s.unit_code, s.period FROM submissions s
+                WHERE s.batch_id = ? AND NOT EXISTS (
+                    SELECT 1 FROM submissions s2 JOIN batches b2 USING (batch_id)
+                    WHERE s2.unit_code = s.unit_code AND s2.period = s.period
+                      AND s2.batch_id > s.batch_id AND b2.rolled_back_at IS NULL)) p
+            LEFT JOIN current_submissions c USING (unit_code, period)""", [bid]).fetchone()
+        emptied = was_current - restored
+        if was_current == 0:
+            effect = "该批次的数据此前已全部被后来的批次替代,当前数据不变"
+        else:
+            parts = []
+            if restored:
+                parts.append(f"{restored}个单位季度恢复为此前批次的数据")
+            if emptied:
+                parts.append(f"{emptied}个单位季度不再有上报数据")
+            effect = ",".join(parts)
+        record(cur, actor, "rollback", f"批次 #{bid}", f"{file_name}:{effect}")
+        return f"已回滚批次 #{bid}「{file_name}」:{effect}"
+
+    return store.write(write)
