@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import periods
-from .accounts import User, require_office, require_unit_access
+from .accounts import User, require_active, require_office, require_unit_access
 from .audit import record
 from .errors import InputError, NotFound
 from .rules import fmt
@@ -15,6 +15,7 @@ from .units import unit
 def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points: float, reason: str) -> str:
     """Record an adjustment (a revision is a new row that supersedes the previous one)."""
     require_office(actor, "核定得分")
+    actor = require_active(store, actor, "核定得分")
     period = periods.parse_period(period)
     reason = (reason or "").strip()
     if not reason:

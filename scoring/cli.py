@@ -194,8 +194,11 @@ def cmd_user(store, args, actor):
         user = accounts.add_user(store, actor, args.name, password, args.role, args.unit)
         print(f"已创建账号 {user.username}({accounts.ROLES[user.role]}{',单位 ' + user.unit_code if user.unit_code else ''})")
     elif args.user_cmd == "disable":
-        accounts.disable_user(store, actor, args.name)
-        print(f"已停用账号 {args.name}")
+        changed = accounts.disable_user(store, actor, args.name)
+        print(f"已停用账号 {args.name}" if changed else f"账号 {args.name} 此前已是停用状态")
+    elif args.user_cmd == "enable":
+        changed = accounts.enable_user(store, actor, args.name)
+        print(f"已启用账号 {args.name}" if changed else f"账号 {args.name} 本来就是启用状态")
     elif args.user_cmd == "reset-password":
         accounts.reset_password(store, actor, args.name, _read_password(args))
         print(f"已重设账号 {args.name} 的密码")
@@ -281,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--unit", help="单位代码(role 为 unit 时必填)")
     u.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码")
     u = user_sub.add_parser("disable", help="停用账号")
+    u.add_argument("name", help="用户名")
+    u = user_sub.add_parser("enable", help="重新启用账号")
     u.add_argument("name", help="用户名")
     u = user_sub.add_parser("reset-password", help="重设密码")
     u.add_argument("name", help="用户名")
