@@ -1,0 +1,65 @@
+"""Kaoping dashboard entry point: routes only.
+
+The navigation is built from the logged-in user's role (Streamlit's "dynamic navigation"):
+nobody logged in sees only 登录; a unit user sees its pages; the office sees all of them.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import state, ui  # noqa: E402
+
+st.set_page_config(page_title="政务公开考评", page_icon="📊", layout="wide")
+
+PAGES = Path(__file__).resolve().parent / "app_pages"
+
+
+def page(name: str, title: str, icon: str, *, default: bool = False) -> st.Page:
+    return st.Page(str(PAGES / f"{name}.py"), title=title, icon=icon, url_path=name, default=default)
+
+
+def navigation(user) -> list | dict:
+    if user is None:
+        return [page("login", "登录", "🔑", default=True)]
+    common = [
+        page("ranking", "排名", "🏆", default=True),
+        page("unit_detail", "单位详情", "🏢"),
+        page("trends", "趋势", "📈"),
+        page("upload", "数据上传", "📤"),
+        page("scheme", "考评表", "📋"),
+        page("rectify", "问题整改", "🛠️"),
+    ]
+    if not user.is_office:
+        return {"考评": common}
+    return {"考评": common, "政务公开办": [page("adjust", "核定", "✍️"), page("admin", "管理", "⚙️")]}
+
+
+def sidebar(user) -> None:
+    with st.sidebar:
+        st.caption("政务公开季度考评")
+        if user is not None:
+            who = "政务公开办" if user.is_office else f"单位账号({user.unit_code})"
+            st.write(f"当前用户:{user.username}")
+            st.caption(who)
+            if st.button("退出登录", key="app.logout"):
+                state.logout()
+                st.rerun()
+
+
+def main() -> None:
+    with ui.guarded():
+        user = state.current_user()
+        pg = st.navigation(navigation(user))
+        sidebar(user)
+        ui.demo_banner()
+        pg.run()
+
+
+main()

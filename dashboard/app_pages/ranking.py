@@ -1,0 +1,87 @@
+"""排名: one group's ranking for one quarter, with summary cards, filters and downloads."""
+import streamlit as st
+
+from dashboard import state, ui
+from scoring import exports, ranking, reports
+
+user = state.user()
+st.title("排名")
+
+ranked = state.ranked()
+if ranked.empty:
+    ui.no_data()
+
+all_periods = state.periods()
+own_group = ranking.allowed_group(user, None, state.store())
+groups = sorted(ranked["group"].unique()) if user.is_office else [own_group]
+
+c1, c2, c3, c4 = st.columns([1, 1, 1.4, 1.6])
+period = c1.selectbox("季度", all_periods[::-1], key="ranking.period")
+group = c2.selectbox("分组", groups, key="ranking.group", disabled=not user.is_office)
+group = ranking.allowed_group(user, group, state.store())  # the library refuses other groups
+grades = c3.multiselect("等级", ["优秀", "良好", "合格", "不合格"], key="ranking.grades", placeholder="全部等级")
+search = c4.text_input("搜索单位", key="ranking.search", placeholder="单位名称或代码")
+
+rows = ranked[(ranked["period"] == period) & (ranked["group"] == group)].reset_index(drop=True)
+if rows.empty:
+    ui.no_data(f"{group} 在 {period} 暂无考评结果。")
+
+# -- summary cards ---------------------------------------------------------------------------
+summary = reports.group_summary(rows).iloc[0]
+m = st.columns(5)
+m[0].metric("参评单位", f"{int(summary['units'])}个")
+m[1].metric("平均分", ui.fmt2(summary["mean"]))
+m[2].metric("合格率", f"{summary['pass_rate']:.2f}%")
+m[3].metric("优秀单位", f"{int(summary['excellent'])}个")
+m[4].metric("最高 / 最低", f"{summary['max']:.2f} / {summary['min']:.2f}")
+risers, fallers = reports.movers(rows)
+if not risers.empty or not fallers.empty:
+    up = "、".join(f"{n}(↑{c})" for n, c in zip(risers["unit_name"], risers["rank_change"]))
+    down = "、".join(f"{n}(↓{-c})" for n, c in zip(fallers["unit_name"], fallers["rank_change"]))
+    st.caption(f"名次上升最多:{up or '无'};名次下降最多:{down or '无'}")
+
+# -- the table -------------------------------------------------------------------------------
+view = rows.assign(
+    rank_label=[ranking.rank_label(r, t) for r, t in zip(rows["rank"], rows["tied"])],
+    change=[ranking.change_label(c) for c in rows["rank_change"]],
+    self_flag=["⚠ 相差≥5分" if f else "" for f in rows["self_gap_flag"]],
+)
+if grades:
+    view = view[view["grade"].isin(grades)]
+if search.strip():
+    text = search.strip()
+    view = view[view["unit_name"].str.contains(text, regex=False) | view["unit_code"].str.contains(text, regex=False)]
+view = view.reset_index(drop=True)
+
+columns = {"rank_label": "名次", "unit_name": "单位名称", "unit_code": "单位代码", "total": "总分",
+           "grade": "等级", "change": "名次变化", "total_change": "分数变化", "self_score": "自评分",
+           "self_gap": "自评差", "self_flag": "自评核对", "veto_name": "否决项"}
+shown = ui.table(view, columns)
+shown["否决项"] = shown["否决项"].fillna("")
+own = view["unit_code"] == user.unit_code if not user.is_office else None
+
+st.caption(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。"
+           + ("点击一行查看单位详情。" if user.is_office else "黄色底为本单位。"))
+event = st.dataframe(ui.styled(shown, highlight=own), hide_index=True, width="stretch",
+                     height=min(38 * (len(shown) + 1) + 2, 720), on_select="rerun",
+                     selection_mode="single-row", key="ranking.table")
+
+picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
+if picked:
+    code = view["unit_code"].iloc[picked[0]]
+    if user.is_office or code == user.unit_code:
+        st.session_state["detail.unit"] = code
+        st.session_state["detail.period"] = period
+        del st.session_state["ranking.table"]  # coming back must not jump again
+        st.switch_page("app_pages/unit_detail.py")
+    else:
+        st.info("单位账号只能查看本单位的详情。")
+
+export = ui.table(view, {"rank": "名次", "tied": "并列", **{k: v for k, v in columns.items() if k != "rank_label"}})
+export["并列"] = export["并列"].map({True: "是", False: ""})
+d1, d2, _ = st.columns([1, 1, 4])
+d1.download_button("下载 CSV", exports.to_csv_bytes(export), file_name=f"排名_{group}_{period}.csv",
+                   mime="text/csv", key="ranking.csv")
+d2.download_button("下载 Excel", exports.to_xlsx_bytes({f"{group}{period}": export}),
+                   file_name=f"排名_{group}_{period}.xlsx", key="ranking.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -1,0 +1,111 @@
+"""单位详情: score card, where points were lost, sections against the group, trend, annual result."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, state, ui
+from scoring import adjustments, periods, ranking, reports
+from scoring.engine import STATUS_LABELS
+
+user = state.user()
+st.title("单位详情")
+
+ranked = state.ranked()
+if ranked.empty:
+    ui.no_data()
+units = ranked.drop_duplicates("unit_code").sort_values(["group", "unit_code"])
+names = dict(zip(units["unit_code"], units["unit_name"] + "(" + units["unit_code"] + ")"))
+
+c1, c2 = st.columns([2, 1])
+if user.is_office:
+    codes = list(names)
+    wanted = st.session_state.get("detail.unit")
+    code = c1.selectbox("单位", codes, index=codes.index(wanted) if wanted in codes else 0,
+                        format_func=lambda c: names[c], key="detail.pick")
+    st.session_state["detail.unit"] = code
+else:
+    code = user.unit_code
+    c1.text_input("单位", names.get(code, code), disabled=True, key="detail.own")
+
+# The library refuses another unit's history for a unit account (the UI only follows).
+history = ranking.unit_history(state.store(), code, user, scores=state.scores())
+if history.empty:
+    ui.no_data("该单位暂无考评结果。")
+unit_periods = history["period"].tolist()
+wanted = st.session_state.get("detail.period")
+period = c2.selectbox("季度", unit_periods[::-1],
+                      index=unit_periods[::-1].index(wanted) if wanted in unit_periods else 0, key="detail.period_pick")
+st.session_state["detail.period"] = period
+
+row = history[history["period"] == period].iloc[0]
+detail = state.scores().explain(code, period)
+
+# -- score card ------------------------------------------------------------------------------
+st.subheader(f"{row['unit_name']} · {periods.label(period)}")
+m = st.columns(5)
+m[0].metric("总分", ui.fmt2(row["total"]),
+            delta=None if pd.isna(row["total_change"]) else f"{row['total_change']:+.2f}")
+m[1].metric("等级", row["grade"])
+m[2].metric("组内名次", f"{int(row['rank'])} / {int(row['n_in_group'])}" + ("(并列)" if row["tied"] else ""),
+            delta=ranking.change_label(row["rank_change"]), delta_color="off")
+m[3].metric("组内平均 / 最高", f"{row['group_mean']:.2f} / {row['group_best']:.2f}")
+m[4].metric("自评分", ui.fmt2(row["self_score"]),
+            delta=None if pd.isna(row["self_gap"]) else f"与核定相差{row['self_gap']:+.2f}", delta_color="off")
+notes = [f"基础分 {detail['base']:.2f}(适用总分 {detail['applicable_max']:.2f})",
+         f"加分 {detail['bonus']:.2f}", f"扣分 {detail['penalty']:.2f}"]
+st.caption(";".join(notes))
+if detail["veto_name"]:
+    st.error(f"触发单项否决:{detail['veto_name']}")
+if row["self_gap_flag"]:
+    st.warning(f"自评分与核定得分相差 {abs(row['self_gap']):.2f} 分(≥5分),请核对。")
+if row["n_missing"]:
+    st.warning(f"有 {int(row['n_missing'])} 项指标未报送,按0分计。")
+
+# -- where to gain ---------------------------------------------------------------------------
+st.subheader("失分明细(按失分从多到少)")
+items = pd.DataFrame(detail["items"])
+sections = {s["id"]: s["name"] for s in detail["sections"]}
+items["section"] = items["section_id"].map(sections).fillna(items["kind"].map({"bonus": "加分项", "penalty": "扣分项"}))
+items["lost"] = (items["max"] - items["points"]).clip(lower=0)
+items.loc[items["kind"] != "item", "lost"] = float("nan")
+items["status_label"] = items["status"].map(STATUS_LABELS)
+items = items.sort_values(["lost", "section"], ascending=[False, True], na_position="last")
+only_lost = st.toggle("只看失分项", value=True, key="detail.only_lost")
+shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["status"] != "ok")] if only_lost else items
+table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
+                         "status_label": "状态", "explanation": "说明"})
+st.dataframe(ui.styled(table, grade_col=None), hide_index=True, width="stretch",
+             column_config={"说明": st.column_config.TextColumn(width="large")})
+
+# -- sections and trend ----------------------------------------------------------------------
+left, right = st.columns(2)
+left.plotly_chart(charts.section_compare(reports.section_compare(state.scores(), code, period)),
+                  width="stretch", key="detail.sections")
+right.plotly_chart(charts.score_trend(history, row["unit_name"]), width="stretch", key="detail.trend")
+left2, right2 = st.columns(2)
+left2.plotly_chart(charts.rank_trend(history), width="stretch", key="detail.rank")
+
+with right2:
+    year = int(period[:4])
+    st.markdown(f"**{year}年度结果**(各季度平均;无数据的季度计0分)")
+    annual = ranking.annual(state.store(), year, row["group"], user, scores=state.scores())
+    mine = annual[annual["unit_code"] == code]
+    if mine.empty:
+        st.info("暂无年度结果。")
+    else:
+        a = mine.iloc[0]
+        st.metric("年度得分", f"{a['total']:.2f}",
+                  delta=f"组内第{int(a['rank'])}名" + ("(并列)" if a["tied"] else ""), delta_color="off")
+        if a["missing_quarters"]:
+            st.caption(f"无数据、按0分计的季度:{a['missing_quarters']}")
+
+# -- adjustments -----------------------------------------------------------------------------
+st.subheader("核定记录")
+adj = adjustments.list_adjustments(state.store(), user, unit_code=code)
+if adj.empty:
+    st.caption("该单位没有核定记录。")
+else:
+    adj = adj.assign(current_label=adj["current"].map({True: "现行", False: "已被修订"}))
+    st.dataframe(ui.styled(ui.table(adj, {"period": "季度", "item_id": "条目", "points": "核定分值",
+                                          "reason": "理由", "actor": "核定人", "adjusted_at": "时间",
+                                          "current_label": "状态"}), grade_col=None),
+                 hide_index=True, width="stretch")

@@ -1,0 +1,95 @@
+"""Rendering helpers shared by the pages: Chinese labels, number formats, grade colours.
+
+Nothing here renders user text as HTML: tables go through ``st.dataframe`` (with a pandas
+Styler for colours) and text through plain ``st`` elements.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import pandas as pd
+import streamlit as st
+
+from scoring import accounts
+from scoring.errors import KaopingError
+
+from . import state
+
+log = logging.getLogger("kaoping.dashboard")
+
+# Background / text colours of the grade badges (also used by the charts).
+GRADE_COLORS = {"优秀": "#2e7d32", "良好": "#1565c0", "合格": "#b7791f", "不合格": "#c62828"}
+GRADE_BG = {"优秀": "#e6f4ea", "良好": "#e3eefb", "合格": "#fdf3dc", "不合格": "#fde7e7"}
+OWN_ROW_BG = "#fff8c5"
+
+LABELS = {
+    "rank_label": "名次", "unit_code": "单位代码", "unit_name": "单位名称", "group": "分组",
+    "period": "季度", "total": "总分", "grade": "等级", "change": "名次变化", "total_change": "分数变化",
+    "self_score": "自评分", "self_gap": "自评差", "self_flag": "自评核对", "base": "基础分",
+    "penalty": "扣分", "bonus": "加分", "veto_name": "否决项", "n_missing": "未报送项",
+    "n_pending": "待评定项", "n_na": "不适用项",
+}
+
+
+def table(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """The columns named in ``columns`` (code -> Chinese label), renamed, in that order."""
+    return df[list(columns)].rename(columns=columns).reset_index(drop=True)
+
+
+def grade_style(value) -> str:
+    if value in GRADE_COLORS:
+        return f"background-color: {GRADE_BG[value]}; color: {GRADE_COLORS[value]}; font-weight: 600"
+    return ""
+
+
+def styled(df: pd.DataFrame, *, grade_col: str | None = "等级", highlight: pd.Series | None = None,
+           decimals: int = 2):
+    """A Styler: grade badge colours, 2-decimal numbers, an optional highlighted row mask."""
+    sty = df.style
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    if floats:
+        sty = sty.format({c: f"{{:.{decimals}f}}" for c in floats}, na_rep="—")
+    if grade_col and grade_col in df.columns:
+        sty = sty.map(grade_style, subset=[grade_col])
+    if highlight is not None and highlight.any():
+        mask = highlight.to_numpy()
+
+        def row_style(row):
+            return [f"background-color: {OWN_ROW_BG}; font-weight: 600" if mask[row.name] else ""] * len(row)
+
+        sty = sty.apply(row_style, axis=1)
+    return sty
+
+
+def fmt2(x) -> str:
+    return "—" if x is None or pd.isna(x) else f"{float(x):.2f}"
+
+
+def demo_banner() -> None:
+    """The 演示模式 notice (every page, when the database is a demo)."""
+    if accounts.is_demo(state.store()):
+        st.warning("演示模式:当前为演示数据和公开的演示账号,请勿录入真实数据。", icon="🧪")
+
+
+def demo_accounts_table() -> None:
+    rows = accounts.demo_accounts(state.store())
+    st.dataframe(pd.DataFrame(rows, columns=["用户名", "密码", "说明"]), hide_index=True,
+                 width="stretch")
+
+
+@contextmanager
+def guarded():
+    """Show a library error's message, or a short Chinese message for anything else; never a traceback."""
+    try:
+        yield
+    except KaopingError as exc:
+        st.error(str(exc))
+    except Exception:  # noqa: BLE001 - the page must not show a traceback
+        log.exception("dashboard page failed")
+        st.error("页面出错了,请刷新后重试;如仍有问题请联系政务公开办(错误已记录)。")
+
+
+def no_data(message: str = "暂无考评数据:请先在「数据上传」页上传季度数据。") -> None:
+    st.info(message)
+    st.stop()
