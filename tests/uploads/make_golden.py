@@ -70,7 +70,7 @@ def main() -> None:
                  "满意度得分,apps_new,apps_carried,apps_closed,apps_ontime,apps_forward\r\n"
                  'SZ001,市教育局,2025年三季度,８８.５,Y,"1,234",３,95%,NA,5,10,2,11,10,1\r\n'
                  "\r\n"
-                 "SZ002,市公安局,2025年第3季度,,false,１２,0,100%,N,-3.5,0,0,0,0,0\r\n"
+                 "SZ002,市公安局,2025年第3季度,,false,１２,0,100%,y,-3.5,0,0,0,0,0\r\n"
                  "xz001,东湖街道,2025Q3,90,TRUE,7,,,,,,,,,\r\n")
     write("good_forgiving.csv", forgiving.encode("utf-8"))
     # long layout with Chinese headers; the self score as an indicator row
@@ -97,7 +97,7 @@ def main() -> None:
     sheet = [CODES.split(",")] + [typed(r) for r in ROWS]
     sheet[1][6] = 0.95  # reply_rate 95% as Excel stores a percent-formatted cell
     write("good.xlsx", xlsx(sheet, percent_cells=("G2",)))
-    write("good_title.xlsx", xlsx([["2025年第三季度数据"], []] + sheet))
+    write("good_title.xlsx", xlsx([["2025年第三季度数据"], []] + sheet, percent_cells=("G4",)))
 
     # -- bad files ----------------------------------------------------------------------------
     write("empty.csv", b"")
