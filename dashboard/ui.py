@@ -93,3 +93,18 @@ def guarded():
 def no_data(message: str = "暂无考评数据:请先在「数据上传」页上传季度数据。") -> None:
     st.info(message)
     st.stop()
+
+
+def action(fn, *args, **kwargs):
+    """Run a library action; on a KaopingError show its message here and return None."""
+    try:
+        return fn(*args, **kwargs)
+    except KaopingError as exc:
+        st.error(str(exc))
+        return None
+
+
+def flash(key: str) -> None:
+    """Show (once) a success message a previous run left under ``key``."""
+    if key in st.session_state:
+        st.success(st.session_state.pop(key))

@@ -1,0 +1,75 @@
+"""管理 (office): units, accounts, audit log."""
+import streamlit as st
+
+from dashboard import state, ui
+from scoring import accounts, audit, units
+from scoring.accounts import require_office
+
+user = state.user()
+require_office(user, "进入管理页面")
+st.title("管理")
+ui.flash("admin.msg")
+
+tab_units, tab_users, tab_audit = st.tabs(["单位", "账号", "审计日志"])
+
+with tab_units:
+    registry = units.all_units(state.store())
+    g = st.selectbox("分组", ["全部", *sorted(registry["group"].unique())], key="admin.unit_group")
+    shown = registry if g == "全部" else registry[registry["group"] == g]
+    st.caption(f"共{len(shown)}个单位")
+    st.dataframe(ui.table(shown, {"unit_code": "单位代码", "unit_name": "单位名称", "group": "分组",
+                                  "parent_code": "上级单位代码"}), hide_index=True, width="stretch", key="admin.units")
+
+with tab_users:
+    users = accounts.list_users(state.store(), user)
+    view = users.assign(state_label=[("已停用" if d else "正常") + ("(锁定中)" if l == l and l is not None else "")
+                                     for d, l in zip(users["disabled"], users["locked_until"])])
+    st.dataframe(ui.table(view, {"username": "用户名", "role_label": "角色", "unit_name": "所属单位",
+                                 "state_label": "状态", "last_login": "最近登录", "created_at": "创建时间"}),
+                 hide_index=True, width="stretch", key="admin.users")
+
+    left, right = st.columns(2)
+    with left.form("admin.add_user", clear_on_submit=True):
+        st.markdown("**新增账号**")
+        name = st.text_input("用户名", key="admin.new_name")
+        role = st.selectbox("角色", list(accounts.ROLES), format_func=accounts.ROLES.get, key="admin.new_role")
+        registry = units.all_units(state.store())
+        unit_names = {"": "(政务公开办账号不选)", **dict(zip(registry["unit_code"],
+                                                               registry["unit_name"] + "(" + registry["unit_code"] + ")"))}
+        unit_code = st.selectbox("所属单位", list(unit_names), format_func=unit_names.get, key="admin.new_unit")
+        pw = st.text_input("初始密码(至少10个字符)", type="password")
+        if st.form_submit_button("新增"):
+            created = ui.action(accounts.add_user, state.store(), user, name, pw, role, unit_code or None)
+            if created:
+                st.session_state["admin.msg"] = f"已新增账号 {created.username}"
+                st.rerun()
+    with right:
+        names = [u for u in users["username"] if u != user.username]
+        with st.form("admin.manage_user", clear_on_submit=True):
+            st.markdown("**停用 / 启用 / 重置密码**")
+            target = st.selectbox("账号", names, key="admin.target")
+            what = st.radio("操作", ["停用", "启用", "重置密码"], horizontal=True, key="admin.what")
+            new_pw = st.text_input("新密码(重置密码时填写)", type="password")
+            if st.form_submit_button("执行"):
+                if what == "停用":
+                    ok = ui.action(accounts.disable_user, state.store(), user, target)
+                    msg = None if ok is None else (f"已停用 {target}" if ok else f"{target} 原已停用")
+                elif what == "启用":
+                    ok = ui.action(accounts.enable_user, state.store(), user, target)
+                    msg = None if ok is None else (f"已启用 {target}" if ok else f"{target} 未被停用")
+                else:
+                    done = ui.action(lambda: accounts.reset_password(state.store(), user, target, new_pw) or True)
+                    msg = f"已重置 {target} 的密码" if done else None
+                if msg:
+                    st.session_state["admin.msg"] = msg
+                    st.rerun()
+
+with tab_audit:
+    a1, a2 = st.columns([1, 1])
+    who = a1.text_input("操作人(留空为全部)", key="admin.audit_who")
+    limit = a2.selectbox("显示条数", [100, 500, 2000], key="admin.audit_limit")
+    log = audit.read(state.store(), user, who=who.strip() or None, limit=limit)
+    st.dataframe(ui.table(log, {"happened_at": "时间", "actor": "操作人", "action_label": "操作", "target": "对象",
+                                "detail": "详情"}), hide_index=True, width="stretch", key="admin.audit",
+                 column_config={"时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+                                "详情": st.column_config.TextColumn(width="large")})

@@ -1,0 +1,51 @@
+"""考评表: the scheme as a readable nested table, each rule in words; what changed between two schemes."""
+import streamlit as st
+
+from dashboard import state, ui
+from scoring import reports, schemes
+
+user = state.user()
+st.title("考评表")
+
+loaded = schemes.load_schemes(state.store())
+if not loaded:
+    ui.no_data("尚未加载考评表。")
+by_id = {s.id: s for s in loaded}
+labels = {s.id: f"{s.title}({'、'.join(s.groups)},{s.period_from}–{s.period_to})" for s in loaded}
+
+scheme = by_id[st.selectbox("考评表", list(by_id), format_func=labels.get, key="scheme.pick")]
+m = st.columns(4)
+m[0].metric("适用分组", "、".join(scheme.groups))
+m[1].metric("适用季度", f"{scheme.period_from}–{scheme.period_to}")
+m[2].metric("总分", f"{scheme.total_max:g}")
+m[3].metric("加分上限", f"{scheme.bonus_max:g}")
+st.caption("等级:" + ";".join(f"{g.name} ≥{g.min:g}分" for g in scheme.grades)
+           + "。得分 = 各部分得分之和(不适用项按「得分÷适用总分×总分」折算)− 重大扣分 + 加分;触发否决项时另行处理。")
+
+table = reports.scheme_table(scheme)
+columns = {"name": "考评项目", "max": "满分", "rule_type_label": "计分方式", "rule": "计分办法"}
+for part, rows in table.groupby("part", sort=False):
+    part_max = rows["part_max"].iloc[0]
+    head = f"{part}" + (f"(满分{part_max:g}分,{len(rows)}项)" if part_max == part_max and part_max is not None else f"({len(rows)}项)")
+    with st.expander(head, expanded=False):
+        st.dataframe(ui.styled(ui.table(rows, columns), grade_col=None), hide_index=True, width="stretch",
+                     column_config={"计分办法": st.column_config.TextColumn(width="large")})
+
+st.subheader("比较两个考评表")
+if len(loaded) < 2:
+    st.caption("只有一个考评表,无可比较。")
+else:
+    ids = list(by_id)
+    c1, c2 = st.columns(2)
+    old = c1.selectbox("原考评表", ids, format_func=labels.get, key="scheme.old")
+    new = c2.selectbox("新考评表", ids, index=1, format_func=labels.get, key="scheme.new")
+    diff = reports.scheme_diff(by_id[old], by_id[new])
+    if old == new:
+        st.caption("请选择两个不同的考评表。")
+    elif diff.empty:
+        st.success("两个考评表的条目完全相同。")
+    else:
+        counts = diff["change"].value_counts()
+        st.caption(";".join(f"{k}{v}项" for k, v in counts.items()))
+        st.dataframe(ui.table(diff, {"change": "变化", "name": "考评项目", "old": "原", "new": "新"}),
+                     hide_index=True, width="stretch")

@@ -1,0 +1,69 @@
+"""数据上传: choose a file, see the preview and either every problem or a confirm button; batch history."""
+import streamlit as st
+
+from dashboard import state, ui
+from scoring import batches, ingest
+
+user = state.user()
+st.title("数据上传")
+ui.flash("upload.done")
+st.caption("支持 CSV(UTF-8 或 Excel 保存的 GBK)和 XLSX(第一个工作表)。每行一个单位一个季度:单位代码、季度、自评分,"
+           "然后每个指标一列(表头可用指标代码或中文名称)。有任何问题时整个文件不导入。"
+           + ("" if user.is_office else f"单位账号只能上传本单位({user.unit_code})的数据。"))
+
+n_upload = st.session_state.setdefault("upload.n", 0)  # a new key empties the file chooser after an import
+uploaded = st.file_uploader("选择文件", type=["csv", "xlsx"], key=f"upload.file.{n_upload}")
+if uploaded is not None:
+    data = uploaded.getvalue()
+    checked = ingest.check_upload(state.store(), data, uploaded.name, user)
+    st.markdown("**预览**(前几行)")
+    st.dataframe(checked.preview, hide_index=True, width="stretch")
+    if not checked.ok:
+        st.error(checked.title)
+        problems = ui.table(checked.problems, {"row": "行号", "column": "列", "value": "值", "message": "问题"})
+        st.dataframe(problems, hide_index=True, width="stretch", key="upload.problems",
+                     column_config={"问题": st.column_config.TextColumn(width="large")})
+        st.caption("行号与表格软件中一致(表头为第1行)。请修改后重新上传。")
+    else:
+        st.success(f"检查通过:{checked.rows}行,{len(checked.values)}个数值,{len(checked.units)}个单位,"
+                   f"季度 {'、'.join(checked.periods)}。确认后导入。")
+        if st.button("确认导入", type="primary", key="upload.confirm"):
+            result = ui.action(ingest.ingest, state.store(), data, uploaded.name, user)
+            if result is not None:
+                st.session_state["upload.done"] = result.message
+                st.session_state["upload.n"] = n_upload + 1
+                st.rerun()
+
+
+st.subheader("上传批次记录")
+history = batches.list_batches(state.store(), user)
+if history.empty:
+    st.caption("还没有上传过数据。")
+else:
+    shown = history.assign(periods_text=history["periods"].map("、".join),
+                           units_text=[f"{len(u)}个" if len(u) > 3 else "、".join(u) for u in history["units"]])
+    st.dataframe(ui.table(shown, {"batch_id": "批次号", "file_name": "文件名", "uploaded_by": "上传人",
+                                  "uploaded_at": "上传时间", "n_rows": "行数", "periods_text": "季度",
+                                  "units_text": "单位", "status": "状态", "rolled_back_by": "回滚人"}),
+                 hide_index=True, width="stretch", key="upload.batches",
+                 column_config={"上传时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+
+    if user.is_office:
+        st.subheader("回滚批次")
+        live = history[history["status"] != batches.STATUS_ROLLED_BACK]
+        if live.empty:
+            st.caption("没有可回滚的批次。")
+        else:
+            labels = {int(b): f"#{b} {f}({s})" for b, f, s in zip(live["batch_id"], live["file_name"], live["status"])}
+            with st.form("upload.rollback_form"):
+                batch_id = st.selectbox("批次", list(labels), format_func=labels.get, key="upload.rollback_id")
+                sure = st.checkbox("我确认回滚该批次(数据不会删除,该批次之前的数据重新生效)", key="upload.rollback_sure")
+                go = st.form_submit_button("回滚")
+            if go:
+                if not sure:
+                    st.warning("请先勾选确认。")
+                else:
+                    msg = ui.action(batches.rollback, state.store(), batch_id, user)
+                    if msg:
+                        st.session_state["upload.done"] = msg
+                        st.rerun()
