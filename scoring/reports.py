@@ -106,3 +106,103 @@ def section_compare(scores: engine.Scores, unit_code: str, period: str) -> pd.Da
     out["group_mean"] = engine.round2(out["group_mean"])
     out["points"] = engine.round2(out["points"])
     return out
+
+
+# -- for the dashboard's 趋势 and 考评表 pages -------------------------------------------------
+def indicator_values(store, period: str, group: str, indicator: str) -> pd.DataFrame:
+    """One indicator's current value for every unit of a group in a period (unit_code, unit_name, value, is_na)."""
+    return store.df("""SELECT u.unit_code, u.unit_name, v.value, coalesce(v.is_na, false) AS is_na
+                       FROM units u LEFT JOIN current_values v
+                         ON v.unit_code = u.unit_code AND v.period = ? AND v.indicator = ?
+                       WHERE u.grp = ? AND EXISTS (SELECT 1 FROM current_submissions c
+                                                   WHERE c.unit_code = u.unit_code AND c.period = ?)
+                       ORDER BY u.unit_code""", [period, indicator, group, period])
+
+
+RULE_TYPE_LABELS = {"boolean": "是否", "deduct": "扣分", "ladder": "分档", "rate": "比率", "ratio": "比值",
+                    "relative": "横向比较", "per": "按次计分", "manual": "人工评定"}
+
+
+def rule_text(item, names: dict[str, str]) -> str:
+    """A scheme item's rule in words, e.g. 「网站错链数」每处扣0.5分,扣完为止."""
+    from .rules import fmt
+
+    r = item.rule
+    n = lambda code: f"「{names.get(code, code)}」"  # noqa: E731
+    t = r.type_name
+    if t == "boolean":
+        return f"{n(r.indicator)}为是得{fmt(item.max)}分,否则0分"
+    if t == "deduct":
+        floor = "扣完为止" if r.floor == "item" else "可超扣,但所在部分不低于0分"
+        return f"{n(r.indicator)}每处扣{fmt(r.per)}分,{floor}"
+    if t == "ladder":
+        return f"按{n(r.indicator)}分档:" + "、".join(f"≥{fmt(a)}得{fmt(b)}分" for a, b in r.tiers) + ",否则0分"
+    if t == "rate":
+        return f"{n(r.indicator)}≥{fmt(r.full_at)}得满分,≤{fmt(r.zero_at)}得0分,其间按比例计分"
+    if t == "ratio":
+        zero = {"full": "得满分", "na": "本项不适用", "zero": "得0分"}[r.on_zero]
+        return (f"{n(r.numerator)}÷{n(r.denominator)}达到{fmt(r.full_at)}得满分,不足按比例计分;"
+                f"{n(r.denominator)}为0时{zero}")
+    if t == "relative":
+        return f"按{n(r.indicator)}与本组本季度最高值之比计分"
+    if t == "per":
+        if item.max is None:
+            return f"{n(r.indicator)}每次扣{fmt(r.per)}分,不设上限"
+        return f"{n(r.indicator)}每次得{fmt(r.per)}分,最多{fmt(item.max)}分"
+    if t == "manual":
+        return "由考评组评定(核定录入),未评定前计0分"
+    return t
+
+
+def scheme_table(scheme) -> pd.DataFrame:
+    """Every item of a scheme as a row: part, part max, item, max, rule type and rule in words."""
+    names = scheme.names()
+    rows = []
+    for sec in scheme.sections:
+        for it in sec.items:
+            rows.append((f"{sec.name}", sec.max, it.id, it.name, it.max, it.rule.type_name, rule_text(it, names)))
+    for it in scheme.bonus_items:
+        rows.append((f"加分项(最多{scheme.bonus_max:g}分)", scheme.bonus_max, it.id, it.name, it.max,
+                     it.rule.type_name, rule_text(it, names)))
+    for it in scheme.penalties:
+        rows.append(("重大扣分项", None, it.id, it.name, None, it.rule.type_name, rule_text(it, names)))
+    for v in scheme.vetoes:
+        cap = f"总分不超过{v.cap:g}分" if v.cap is not None else "总分计0分,等级为最低等级"
+        rows.append(("单项否决", None, v.id, v.name, None, "veto",
+                     f"「{names.get(v.indicator, v.indicator)}」{v.op}{v.value:g} 时{cap}"))
+    df = pd.DataFrame(rows, columns=["part", "part_max", "item_id", "name", "max", "rule_type", "rule"])
+    df["rule_type_label"] = df["rule_type"].map({**RULE_TYPE_LABELS, "veto": "否决"}).fillna(df["rule_type"])
+    return df
+
+
+def scheme_diff(old, new) -> pd.DataFrame:
+    """What changed from scheme ``old`` to ``new``, item by item (change: 新增 / 删除 / 修改)."""
+    a, b = scheme_table(old).set_index("item_id"), scheme_table(new).set_index("item_id")
+    rows = []
+    for item_id in list(a.index) + [i for i in b.index if i not in a.index]:
+        if item_id not in b.index:
+            r = a.loc[item_id]
+            rows.append((item_id, r["name"], "删除", f"{r['part']}:{r['name']}({_pts(r['max'])}){r['rule']}", ""))
+        elif item_id not in a.index:
+            r = b.loc[item_id]
+            rows.append((item_id, r["name"], "新增", "", f"{r['part']}:{r['name']}({_pts(r['max'])}){r['rule']}"))
+        else:
+            x, y = a.loc[item_id], b.loc[item_id]
+            changes_old, changes_new = [], []
+            for col, label in (("part", "所属部分"), ("name", "名称"), ("max", "满分"), ("rule", "计分办法")):
+                if not _same(x[col], y[col]):
+                    changes_old.append(f"{label}:{_pts(x[col]) if col == 'max' else x[col]}")
+                    changes_new.append(f"{label}:{_pts(y[col]) if col == 'max' else y[col]}")
+            if changes_old:
+                rows.append((item_id, y["name"], "修改", ";".join(changes_old), ";".join(changes_new)))
+    return pd.DataFrame(rows, columns=["item_id", "name", "change", "old", "new"])
+
+
+def _pts(x) -> str:
+    return "不设满分" if x is None or pd.isna(x) else f"{float(x):g}分"
+
+
+def _same(x, y) -> bool:
+    if (x is None or (isinstance(x, float) and pd.isna(x))) and (y is None or (isinstance(y, float) and pd.isna(y))):
+        return True
+    return x == y
