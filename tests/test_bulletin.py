@@ -1,0 +1,254 @@
+"""The quarterly 通报 (docx), the score table (xlsx) and the ranking CSV, on realistic demo data.
+
+The database holds the shipped tables and registry with two demo quarters, plus a veto, a tie,
+an adjustment and a unit whose name begins with '='. The 通报 is made once, through the CLI.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+from docx import Document
+
+from conftest import ROOT
+from scoring import demo, engine
+from scoring.accounts import CLI_OFFICE, User
+from scoring.adjustments import adjust
+from scoring.bulletin import ChartError, bulletin_bytes, ranking_csv, score_table_xlsx
+from scoring.errors import PermissionDenied
+from scoring.ranking import change_label, ranking
+from scoring.schemes import save_scheme
+from scoring.store import Store
+from scoring.units import save_units
+
+PERIOD, PREV = "2025Q3", "2025Q2"
+EVIL = "=HYPERLINK(\"http://x\",\"市审计局\")"
+HEADINGS = ["一、总体情况", "二、考评结果", "三、存在问题", "四、工作要求"]
+
+
+def seed_demo(store) -> dict:
+    """The demo registry and tables, two quarters of demo uploads written directly."""
+    units = pd.read_csv(ROOT / "data" / "units.csv", dtype=str, keep_default_na=False)
+    shizhi = units[units["group"] == "市直部门"]["unit_code"].tolist()
+    evil_code, veto_code, tie_a, tie_b = shizhi[3], shizhi[5], shizhi[7], shizhi[8]
+    units.loc[units["unit_code"] == evil_code, "unit_name"] = EVIL
+    save_units(store, units.replace("", None), CLI_OFFICE)
+    schemes = {}
+    for path in sorted((ROOT / "data" / "tables").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        save_scheme(store, text, CLI_OFFICE)
+        schemes[path.stem] = yaml.safe_load(text)
+    frames = demo.demo_uploads(units, schemes, [PREV, PERIOD])
+    subs, vals = [], []
+    for batch, frame in enumerate(frames.values(), start=1):
+        for rec in frame.to_dict("records"):
+            unit, period, self_score = rec.pop("unit_code"), rec.pop("period"), rec.pop("self_score", None)
+            if period == PERIOD and unit == veto_code:
+                rec["secret_leak_incident"] = 1
+            subs.append((batch, unit, period, None if pd.isna(self_score) else float(self_score)))
+            for code, v in rec.items():
+                if isinstance(v, str) or not pd.isna(v):
+                    na = v == demo.NA_TEXT
+                    vals.append((batch, unit, period, code, None if na else float(v), na))
+    n_batches = len(frames)
+    subs_df = pd.DataFrame(subs, columns=["batch_id", "unit_code", "period", "self_score"])
+    vals_df = pd.DataFrame(vals, columns=["batch_id", "unit_code", "period", "indicator", "value", "is_na"])
+    # the tie: tie_b reports exactly what tie_a reports, in a later batch
+    tie = vals_df[(vals_df["unit_code"] == tie_a) & (vals_df["period"] == PERIOD)].assign(
+        batch_id=n_batches + 1, unit_code=tie_b)
+    vals_df = pd.concat([vals_df, tie], ignore_index=True)
+    subs_df = pd.concat([subs_df, pd.DataFrame([(n_batches + 1, tie_b, PERIOD, None)], columns=subs_df.columns)])
+
+    def write(cur):
+        for _ in range(n_batches + 1):
+            cur.execute("INSERT INTO batches VALUES (nextval('seq_batch'), 'demo', now(), 'demo.csv', '', 0, "
+                        "[], [], NULL, NULL)")
+        cur.register("subs_df", subs_df)
+        cur.register("vals_df", vals_df)
+        cur.execute("INSERT INTO submissions SELECT batch_id, unit_code, period, self_score, 0 FROM subs_df")
+        cur.execute("INSERT INTO indicator_values SELECT * FROM vals_df")
+
+    store.write(write)
+    adjust(store, CLI_OFFICE, shizhi[0], PERIOD, "site.review", 1.5, "现场检查发现栏目维护不到位")
+    return {"evil": evil_code, "veto": veto_code, "tie": (tie_a, tie_b), "adjusted": shizhi[0]}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bulletin")
+    db = tmp / "demo.duckdb"
+    with Store(db) as store:
+        info = seed_demo(store)
+    out = tmp / "通报.docx"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "scoring", "--db", str(db), "bulletin", "--period", "2025年第三季度",
+                        "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "已生成2025年第三季度考评通报" in r.stdout and str(out) in r.stdout
+    store = Store(db)
+    info.update(db=db, docx=out, store=store, ranking=ranking(store, PERIOD))
+    yield info
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def document(world):
+    return Document(str(world["docx"]))
+
+
+def texts(doc) -> list[str]:
+    return [p.text for p in doc.paragraphs]
+
+
+def cell_texts(table) -> list[list[str]]:
+    return [[c.text for c in row.cells] for row in table.rows]
+
+
+def fw(text: str) -> str:
+    """The document writes Chinese prose with full-width punctuation."""
+    return text.translate(str.maketrans({"(": "（", ")": "）", ",": "，", ":": "：", ";": "；"}))
+
+
+def test_structure_title_headings_and_two_charts(document):
+    paras = texts(document)
+    assert "关于2025年第三季度全市政务公开工作考评情况的通报" in paras
+    assert "江州市政务公开办公室" in paras and "江政公办〔2025〕3号" in paras
+    positions = [paras.index(h) for h in HEADINGS]
+    assert positions == sorted(positions)
+    assert "附件" in paras and paras.index("附件") > positions[-1]
+    assert any(p.startswith("附件：2025年第三季度") for p in paras)
+    assert any(re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", p) for p in paras)
+    assert len(document.inline_shapes) == 2
+    images = [r.target_part for r in document.part.rels.values() if r.reltype.endswith("/image")]
+    assert len(images) == 2 and all(p.blob[:8] == b"\x89PNG\r\n\x1a\n" and len(p.blob) > 20_000 for p in images)
+    # 工作要求 come from the template
+    template = yaml.safe_load((ROOT / "data" / "bulletin.yaml").read_text(encoding="utf-8"))
+    body = "\n".join(paras)
+    for req in template["requirements"]:
+        assert fw(req["title"]) in body and fw(req["text"]) in body
+
+
+def test_east_asian_fonts_are_set(world):
+    import zipfile
+
+    with zipfile.ZipFile(world["docx"]) as z:
+        styles = z.read("word/styles.xml").decode("utf-8")
+        body = z.read("word/document.xml").decode("utf-8")
+        fonts = z.read("word/fontTable.xml").decode("utf-8")
+    assert 'w:eastAsia="Noto Serif CJK SC"' in styles
+    assert body.count('w:eastAsia="Noto Sans CJK SC"') >= 4      # the headings
+    assert body.count('w:eastAsia="Noto Serif CJK SC"') > 100    # body text and table cells
+    assert 'w:name="Noto Serif CJK SC"' in fonts and 'w:charset w:val="86"' in fonts
+
+
+def test_result_tables_equal_the_library_ranking(world, document):
+    rk = world["ranking"]
+    tables = [t for t in document.tables if cell_texts(t)[0] == ["名次", "单位", "得分", "等次", "较上季度"]]
+    groups = ["县区", "市直部门", "乡镇街道", "公共企事业单位"]
+    assert len(tables) == len(groups)
+    seen_tie = False
+    for group, table in zip(groups, tables):
+        rows = cell_texts(table)[1:]
+        lib = rk[rk["group"] == group].sort_values(["rank", "unit_code"])
+        assert len(rows) == len(lib)
+        for cells, r in zip(rows, lib.to_dict("records")):
+            rank, name, total, grade, change = cells
+            assert name == fw(r["unit_name"])
+            assert float(total) == r["total"] and total == f"{r['total']:.2f}"
+            assert grade == r["grade"]
+            assert int(re.match(r"\d+", rank).group()) == r["rank"]
+            assert ("并列" in rank) == bool(r["tied"])
+            seen_tie |= bool(r["tied"])
+            assert change.startswith(change_label(r["rank_change"]))
+            if not pd.isna(r["total_change"]):
+                assert float(re.search(r"（([+-][\d.]+)）", change).group(1)) == pytest.approx(r["total_change"])
+    assert seen_tie
+    a, b = world["tie"]
+    ra, rb = (rk[rk["unit_code"] == u].iloc[0] for u in (a, b))
+    assert ra["rank"] == rb["rank"] and ra["tied"] and rb["tied"]
+
+
+def test_attachment_has_every_unit_with_its_total(world, document):
+    rk = world["ranking"]
+    tables = [t for t in document.tables if cell_texts(t)[0][-2:] == ["总分", "等次"]]
+    assert len(tables) == 4
+    found = {}
+    for t in tables:
+        for cells in cell_texts(t)[1:]:
+            found[cells[1]] = float(cells[-2])
+    assert len(found) == len(rk)
+    for r in rk.to_dict("records"):
+        assert found[fw(r["unit_name"])] == r["total"]
+
+
+def test_overview_and_problems_name_the_right_units(world, document):
+    body = "\n".join(texts(document))
+    rk = world["ranking"]
+    assert f"本季度共考评{len(rk)}家单位" in body
+    assert f"全市平均得分{engine.round2(rk['total'].mean()):.2f}分" in body
+    for name in rk[rk["grade"] == "优秀"]["unit_name"]:
+        assert fw(name) in body
+    vetoed = rk[rk["unit_code"] == world["veto"]].iloc[0]
+    assert vetoed["grade"] == "不合格"
+    problems = body[body.index("三、存在问题"):body.index("四、工作要求")]
+    assert f"{vetoed['unit_name']}（市直部门，触发单项否决“发生泄密或隐私泄露事件”" in problems
+    assert "失分较多的指标" in problems and "名次下降较多的单位" in problems
+
+
+def test_score_table_xlsx(world):
+    store, rk = world["store"], world["ranking"]
+    wb = openpyxl.load_workbook(io.BytesIO(score_table_xlsx(store, PERIOD, CLI_OFFICE)))
+    assert wb.sheetnames == ["县区", "市直部门", "乡镇街道", "公共企事业单位"]
+    totals, evil_cells = {}, []
+    for ws in wb.worksheets:
+        assert [c.value for c in ws[1]] == ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
+        assert ws.freeze_panes == "A2"
+        for unit, item, max_, pts, lost, reason, verified in ws.iter_rows(min_row=2, values_only=True):
+            evil_cells += [unit] if "HYPERLINK" in str(unit) else []
+            if item == "总分":
+                totals[unit] = pts
+            elif not item.startswith("["):
+                assert lost == pytest.approx(max_ - pts, abs=0.005)
+                assert bool(reason) == (lost > 0) or verified == "待评定"
+            if verified and verified != "待评定":
+                assert "现场检查发现栏目维护不到位" in verified and ws.title == "市直部门"
+    assert evil_cells and all(c == "'" + EVIL for c in evil_cells)
+    assert len(totals) == len(rk)
+    for r in rk.to_dict("records"):
+        name = "'" + r["unit_name"] if r["unit_name"].startswith("=") else r["unit_name"]
+        assert totals[name] == r["total"]
+    # the engine's explanation is the 失分原因
+    ws = wb["市直部门"]
+    adjusted = [row for row in ws.iter_rows(min_row=2, values_only=True) if row[6] and row[6] != "待评定"]
+    assert len(adjusted) == 1 and adjusted[0][3] == 1.5 and adjusted[0][5].startswith("已核定为1.5分")
+
+
+def test_ranking_csv(world):
+    store, rk = world["store"], world["ranking"]
+    data = ranking_csv(store, PERIOD, CLI_OFFICE)
+    assert data.startswith(b"\xef\xbb\xbf")
+    df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype={"单位代码": str})
+    assert len(df) == len(rk)
+    merged = df.merge(rk, left_on="单位代码", right_on="unit_code")
+    assert (merged["名次"] == merged["rank"]).all() and (merged["得分"] == merged["total"]).all()
+    assert df.loc[df["单位代码"] == world["evil"], "单位名称"].item() == "'" + EVIL
+
+
+def test_office_only(world):
+    unit = User("u1", "unit", world["veto"])
+    for fn in (bulletin_bytes, score_table_xlsx, ranking_csv):
+        with pytest.raises(PermissionDenied):
+            fn(world["store"], PERIOD, unit)
+
+
+def test_missing_browser_is_a_clear_error(world, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    with pytest.raises(ChartError, match="浏览器"):
+        bulletin_bytes(world["store"], PERIOD, CLI_OFFICE)
