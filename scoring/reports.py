@@ -108,6 +108,25 @@ def section_compare(scores: engine.Scores, unit_code: str, period: str) -> pd.Da
     return out
 
 
+CITY = "全市"
+
+
+def city_summary(ranked: pd.DataFrame) -> pd.DataFrame:
+    """``group_summary`` over all groups together: one row per period, group ``全市``."""
+    return group_summary(ranked.assign(group=CITY))
+
+
+def never_assessed_items(scores: engine.Scores, period: str) -> pd.DataFrame:
+    """(group, item_id, name) of manual items still 待评定 for every unit: not a loss of the units."""
+    items = scores.items
+    items = items[items["period"] == period]
+    if items.empty:
+        return pd.DataFrame(columns=["group", "item_id", "name"])
+    flags = items.assign(pending=items["status"] == "pending").groupby(
+        ["group", "item_id", "name"], sort=False)["pending"].all()
+    return flags[flags].reset_index()[["group", "item_id", "name"]]
+
+
 # -- for the dashboard's 趋势 and 考评表 pages -------------------------------------------------
 def indicator_values(store, period: str, group: str, indicator: str) -> pd.DataFrame:
     """One indicator's current value for every unit of a group in a period (unit_code, unit_name, value, is_na)."""
