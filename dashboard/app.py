@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state, ui  # noqa: E402
+from dashboard import nav, state, ui  # noqa: E402
 
 st.set_page_config(page_title="政务公开考评", page_icon="📊", layout="wide")
 
@@ -25,20 +25,11 @@ def page(name: str, title: str, icon: str, *, default: bool = False) -> st.Page:
     return st.Page(str(PAGES / f"{name}.py"), title=title, icon=icon, url_path=name, default=default)
 
 
-def navigation(user) -> list | dict:
-    if user is None:
-        return [page("login", "登录", "🔑", default=True)]
-    common = [
-        page("ranking", "排名", "🏆", default=True),
-        page("unit_detail", "单位详情", "🏢"),
-        page("trends", "趋势", "📈"),
-        page("upload", "数据上传", "📤"),
-        page("scheme", "考评表", "📋"),
-        page("rectify", "问题整改", "🛠️"),
-    ]
-    if not user.is_office:
-        return {"考评": common}
-    return {"考评": common, "政务公开办": [page("adjust", "核定", "✍️"), page("admin", "管理", "⚙️")]}
+def navigation(user) -> dict:
+    sections = nav.sections_for(user)
+    return {title: [page(name, label, icon, default=(i == 0 and k == 0))
+                    for i, (name, label, icon) in enumerate(pages)]
+            for k, (title, pages) in enumerate(sections.items())}
 
 
 def sidebar(user) -> None:
@@ -56,7 +47,7 @@ def sidebar(user) -> None:
 def main() -> None:
     with ui.guarded():
         user = state.current_user()
-        pg = st.navigation(navigation(user))
+        pg = st.navigation(navigation(user), position="sidebar" if user is not None else "hidden")
         sidebar(user)
         ui.demo_banner()
         pg.run()

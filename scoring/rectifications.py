@@ -173,8 +173,14 @@ _DEMO_PROBLEMS = (
 )
 
 
-def seed_demo_rectifications(store, cur, *, today: date | None = None) -> int:
-    """Demo problems for a few units of every group, in every state (inside the caller's transaction)."""
+def seed_demo_rectifications(store, cur=None, *, today: date | None = None) -> int:
+    """Demo problems for a few units of every group, in every state (inside the caller's transaction).
+
+    Called as ``seed_demo_rectifications(store, cur)`` or directly as ``store.write``'s function
+    (``seed_demo_rectifications(cur)``).
+    """
+    if cur is None:
+        cur = store
     today = today or date.today()
     units = cur.execute("""SELECT unit_code, grp FROM units
                            QUALIFY row_number() OVER (PARTITION BY grp ORDER BY unit_code) <= 6

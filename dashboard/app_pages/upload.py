@@ -21,7 +21,7 @@ if uploaded is not None:
     if not checked.ok:
         st.error(checked.title)
         problems = ui.table(checked.problems, {"row": "行号", "column": "列", "value": "值", "message": "问题"})
-        st.dataframe(problems, hide_index=True, width="stretch", key="upload.problems",
+        st.dataframe(problems, hide_index=True, width="stretch",
                      column_config={"问题": st.column_config.TextColumn(width="large")})
         st.caption("行号与表格软件中一致(表头为第1行)。请修改后重新上传。")
     else:
