@@ -115,14 +115,14 @@ class Table:
         return not self.problems
 
     def preview(self, n: int = PREVIEW_ROWS) -> pd.DataFrame:
-        """The first ``n`` data rows as read, indexed by their row number (for the dashboard)."""
+        """The first ``n`` data rows as read, the first column 行 being the spreadsheet row number."""
         names, seen = [], {}
         for j, h in enumerate(self.header):
             name = h or f"(第{j + 1}列)"
             seen[name] = seen.get(name, 0) + 1
             names.append(name if seen[name] == 1 else f"{name}({seen[name]})")
         df = pd.DataFrame(self.cells[:n].reshape(-1, len(names)), columns=names, dtype=object)
-        df.index = pd.Index(self.row_numbers[:n], name="行")
+        df.insert(0, "行" if "行" not in names else "(行号)", self.row_numbers[:n])
         return df
 
 
