@@ -156,14 +156,12 @@ def trend_figure(d: BulletinData):
     for g in d.groups:
         t = trend[trend["group"] == g].sort_values("period")
         fig.add_trace(go.Scatter(x=[_short_period(p) for p in t["period"]], y=t["mean"], name=g,
-                                 mode="lines+markers+text", text=[f"{v:.1f}" if p == d.period else ""
-                                                                  for p, v in zip(t["period"], t["mean"])],
-                                 textposition="middle right", line={"width": 2.5}, marker={"size": 7}))
+                                 mode="lines+markers", line={"width": 2.5}, marker={"size": 7}))
     fig.update_layout(
         font={"family": CHART_FONT, "size": 15, "color": "#222"}, template="plotly_white",
         width=900, height=430, margin={"l": 60, "r": 60, "t": 20, "b": 90},
         legend={"orientation": "h", "y": -0.2, "x": 0.5, "xanchor": "center"},
-        yaxis={"title": "平均得分(分)", "gridcolor": "#ddd"},
+        yaxis={"title": _cn("平均得分(分)"), "gridcolor": "#ddd"},
         xaxis={"categoryorder": "array", "categoryarray": [_short_period(p) for p in all_periods]})
     return fig
 
@@ -175,16 +173,18 @@ def grade_figure(d: BulletinData):
     grades = [g for g in GRADE_ORDER if g in set(dist["grade"])]
     grades += sorted(set(dist["grade"]) - set(grades))
     fig = go.Figure()
+    totals = [int(dist[dist["group"] == g]["units"].sum()) for g in d.groups]
+    ticks = [_cn(f"{g}({n}家)") for g, n in zip(d.groups, totals)]
     for grade in grades:
         counts = [int(dist[(dist["group"] == g) & (dist["grade"] == grade)]["units"].sum()) for g in d.groups]
-        fig.add_trace(go.Bar(x=d.groups, y=counts, name=grade, marker_color=GRADE_COLORS.get(grade),
-                             text=[str(c) if c else "" for c in counts], textposition="inside",
-                             insidetextanchor="middle", textfont={"color": "white", "size": 15}))
+        fig.add_trace(go.Bar(x=ticks, y=counts, name=grade, marker_color=GRADE_COLORS.get(grade),
+                             text=[str(c) for c in counts], textposition="outside", cliponaxis=False,
+                             textfont={"size": 14}))
     fig.update_layout(
-        barmode="stack", font={"family": CHART_FONT, "size": 15, "color": "#222"}, template="plotly_white",
-        width=900, height=430, margin={"l": 60, "r": 30, "t": 20, "b": 90},
+        barmode="group", font={"family": CHART_FONT, "size": 15, "color": "#222"}, template="plotly_white",
+        width=900, height=430, margin={"l": 60, "r": 30, "t": 30, "b": 90},
         legend={"orientation": "h", "y": -0.15, "x": 0.5, "xanchor": "center", "traceorder": "normal"},
-        yaxis={"title": "单位数(家)", "gridcolor": "#ddd"}, bargap=0.45)
+        yaxis={"title": _cn("单位数(家)"), "gridcolor": "#ddd"}, bargap=0.25, bargroupgap=0.05)
     return fig
 
 
@@ -251,6 +251,14 @@ def _set_rfonts(rpr, east: str, latin: str) -> None:
         rfonts.set(_qn(attr), latin)
     rfonts.set(_qn("w:eastAsia"), east)
     rfonts.set(_qn("w:hint"), "eastAsia")
+
+
+# Elements that follow w:pBdr in w:pPr (the schema fixes the order; Word is strict about it).
+_AFTER_PBDR = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+               "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd",
+               "w:snapToGrid", "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents",
+               "w:suppressOverlap", "w:jc", "w:textDirection", "w:textAlignment", "w:textboxTightWrap",
+               "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")
 
 
 class Doc:
@@ -329,7 +337,7 @@ class Doc:
     def _run(self, p, text, *, size=16, font="body", bold=False, color=None):
         from docx.shared import Pt, RGBColor
 
-        r = p.add_run(_cn(text))
+        r = p.add_run(_cn(text).replace(_KEEP_OPEN, "").replace(_KEEP_CLOSE, ""))
         r.font.size = Pt(size)
         r.font.bold = bold
         r.font.name = self.fonts["latin"]
@@ -384,8 +392,9 @@ class Doc:
         from docx.oxml.ns import nsdecls
 
         p = self.para(indent=False, line=12, after=18)
-        p._p.get_or_add_pPr().append(parse_xml(
-            f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="18" w:space="1" w:color="C00000"/></w:pBdr>'))
+        p._p.get_or_add_pPr().insert_element_before(parse_xml(
+            f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="18" w:space="1" w:color="C00000"/></w:pBdr>'),
+            *_AFTER_PBDR)
         return p
 
     def picture(self, png: bytes, width_cm: float, caption: str):
@@ -396,6 +405,8 @@ class Doc:
         p.alignment = WD_ALIGN_PARAGRAPH.CENTER
         p.paragraph_format.keep_with_next = True
         p.paragraph_format.space_before = Cm(0.2)
+        p.paragraph_format.first_line_indent = Cm(0)
+        p.paragraph_format.line_spacing = 1.0  # an exact line height (the body's 28pt) would clip the image
         p.add_run().add_picture(io.BytesIO(png), width=Cm(width_cm))
         self.para(caption, size=12, font="heading", align="center", indent=False, after=6, line=20)
 
@@ -411,7 +422,9 @@ class Doc:
         t = self.doc.add_table(rows=1 + len(rows), cols=len(header))
         t.style = self.doc.styles["Table Grid"]
         t.alignment = WD_TABLE_ALIGNMENT.CENTER
-        t.autofit = False
+        t.autofit = False  # w:tblLayout fixed: the column widths below are kept
+        for j, w in enumerate(widths_cm):
+            t.columns[j].width = Cm(w)
         for i, values in enumerate([header] + rows):
             row = t.rows[i]
             trpr = row._tr.get_or_add_trPr()
@@ -430,8 +443,9 @@ class Doc:
                 p.alignment = (WD_ALIGN_PARAGRAPH.LEFT if (i > 0 and j in left_cols) else WD_ALIGN_PARAGRAPH.CENTER)
                 self._run(p, str(value), size=size, font="heading" if i == 0 else "body", bold=i == 0)
                 if i == 0:
-                    cell._tc.get_or_add_tcPr().append(parse_xml(
-                        f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="E7E6E6"/>'))
+                    cell._tc.get_or_add_tcPr().insert_element_before(parse_xml(
+                        f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="E7E6E6"/>'),
+                        "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign", "w:hideMark")
         return t
 
     def landscape_section(self):
@@ -455,7 +469,7 @@ class Doc:
 # The 通报
 # =========================================================================================
 def _names(df: pd.DataFrame, limit: int | None = None) -> str:
-    names = list(df["unit_name"])
+    names = [_keep(n) for n in df["unit_name"]]
     if limit and len(names) > limit:
         return "、".join(names[:limit]) + f"等{len(names)}家单位"
     return "、".join(names)
@@ -471,7 +485,7 @@ def _overview(doc: Doc, d: BulletinData) -> None:
     before = summary[summary["period"] == d.previous].set_index("group")
     n_fail = int((~reports._is_pass(d.current)).sum())
 
-    counts = "、".join(f"{g}{int(per.loc[g, 'units'])}家" for g in d.groups)
+    counts = "、".join(f"{_keep(g)}{int(per.loc[g, 'units'])}家" for g in d.groups)
     text = f"本季度共考评{int(now['units'])}家单位,其中{counts}。全市平均得分{now['mean']:.2f}分"
     if prev is not None:
         text += f",较上季度({prev['mean']:.2f}分){_signed(now['mean'] - prev['mean'])}"
@@ -495,11 +509,11 @@ def _overview(doc: Doc, d: BulletinData) -> None:
         text += (f";最高分{row['max']:.2f}分({_names(best)}),最低分{row['min']:.2f}分({_names(worst)});"
                  f"合格率{_pct(row['pass_rate'])}。")
         if int(row["excellent"]):
-            text += f"优秀等次{int(row['excellent'])}家:{row['excellent_units']}。"
+            text += f"优秀等次{int(row['excellent'])}家:{_keep(row['excellent_units'])}。"
         else:
             text += "本季度无优秀等次单位。"
         p = doc.para()
-        doc._run(p, f"({CN_NUM[k]}){g}。", bold=True)
+        doc._run(p, f"({CN_NUM[k]}){_keep(g)}。", bold=True)
         doc._run(p, _cn(text))
 
 
@@ -507,10 +521,10 @@ def _results(doc: Doc, d: BulletinData) -> None:
     doc.para(_cn("各组考评结果如下(按得分由高到低排列,得分相同的名次并列):"))
     for k, g in enumerate(d.groups):
         sub = d.current[d.current["group"] == g].sort_values(["rank", "unit_code"])
-        doc.para(_cn(f"({CN_NUM[k]}){g}({len(sub)}家)"), bold=True, keep_next=True, before=6)
-        rows = [[rank_label(r["rank"], r["tied"]), r["unit_name"], f"{r['total']:.2f}", r["grade"], change_text(r)]
+        doc.para(f"({CN_NUM[k]}){_keep(g)}({len(sub)}家)", bold=True, keep_next=True, before=6)
+        rows = [[rank_label(r["rank"], r["tied"]), _keep(r["unit_name"]), f"{r['total']:.2f}", r["grade"], change_text(r)]
                 for r in sub.to_dict("records")]
-        doc.table(["名次", "单位", "得分", "等次", "较上季度"], rows, [2.2, 6.6, 2.2, 2.0, 2.6])
+        doc.table(["名次", "单位", "得分", "等次", "较上季度"], rows, [2.5, 6.3, 2.0, 1.8, 3.0])
         doc.para("", line=10)
     doc.para(_cn("注:“较上季度”栏为名次变化(↑上升、↓下降、—持平,“新”为上季度未参评),括号内为得分增减。"),
              size=12, line=20)
@@ -523,7 +537,7 @@ def _problems(doc: Doc, d: BulletinData) -> None:
     if fail.empty:
         doc.para("本季度无考评不合格或触发单项否决的单位。")
     else:
-        parts = [f"{r['unit_name']}({r['group']},{_reason(r)})" for r in fail.to_dict("records")]
+        parts = [f"{_keep(r['unit_name'])}({_keep(r['group'])},{_reason(r)})" for r in fail.to_dict("records")]
         doc.para(_cn(f"{len(fail)}家单位考评不合格:" + ";".join(parts) + "。"))
     k += 1
 
@@ -537,13 +551,13 @@ def _problems(doc: Doc, d: BulletinData) -> None:
     if losses.empty:
         doc.para("本季度各项指标均未出现明显失分。")
     else:
-        parts = [f"{r['group']}“{r['name']}”(满分{fmt(r['max'])}分)平均失分{r['mean_lost']:.2f}分,"
+        parts = [f"{_keep(r['group'])}“{_keep(r['name'])}”(满分{fmt(r['max'])}分)平均失分{r['mean_lost']:.2f}分,"
                  f"{int(r['units_lost'])}家(共{int(r['units'])}家)单位失分"
                  + (f",其中{int(r['missing'])}家未报送" if int(r["missing"]) else "")
                  for r in losses.to_dict("records")]
         doc.para(_cn("从各项指标得分看,失分主要集中在:" + ";".join(parts) + "。"))
         if not skip.empty:
-            names = "、".join(dict.fromkeys(skip["name"]))
+            names = "、".join(_keep(n) for n in dict.fromkeys(skip["name"]))
             doc.para(_cn(f"“{names}”等人工评定指标本季度尚未核定,暂按0分计,未列入上述分析。"), size=14, line=24)
     k += 1
 
@@ -552,7 +566,7 @@ def _problems(doc: Doc, d: BulletinData) -> None:
     for g in d.groups:
         _, fallers = reports.movers(d.current[d.current["group"] == g], n=3)
         for r in fallers.to_dict("records"):
-            parts.append(f"{r['unit_name']}({g})由第{int(r['prev_rank'])}名降至第{int(r['rank'])}名,"
+            parts.append(f"{_keep(r['unit_name'])}({_keep(g)})由第{int(r['prev_rank'])}名降至第{int(r['rank'])}名,"
                          f"得分由{r['prev_total']:.2f}分降至{r['total']:.2f}分")
     if parts:
         doc.para(_cn(";".join(parts) + "。"))
@@ -563,13 +577,13 @@ def _problems(doc: Doc, d: BulletinData) -> None:
     incomplete = d.current[d.current["n_missing"] > 0].sort_values(["group", "rank"])
     if not incomplete.empty:
         doc.heading(f"({CN_NUM[k]})数据报送不完整的单位", 2)
-        parts = [f"{r['unit_name']}({int(r['n_missing'])}项)" for r in incomplete.to_dict("records")]
+        parts = [f"{_keep(r['unit_name'])}({int(r['n_missing'])}项)" for r in incomplete.to_dict("records")]
         doc.para(_cn("以下单位有指标未按时报送,相应指标计0分:" + "、".join(parts) + "。"))
 
 
 def _reason(r) -> str:
     if isinstance(r.get("veto_name"), str):
-        return f"触发单项否决“{r['veto_name']}”,得分{r['total']:.2f}分"
+        return f"触发单项否决“{_keep(r['veto_name'])}”,得分{r['total']:.2f}分"
     return f"得分{r['total']:.2f}分,低于合格线"
 
 
@@ -594,10 +608,10 @@ def _attachment(doc: Doc, d: BulletinData, store) -> None:
         secs = list(scheme.sections) if scheme else []
         pts = sections[sections["group"] == g].pivot_table(index="unit_code", columns="section_id",
                                                            values="points", aggfunc="first")
-        header = ["名次", "单位"] + [f"{s.name}({fmt(s.max)})" for s in secs] + ["加分", "扣分", "总分", "等次"]
+        header = ["名次", "单位"] + [f"{_keep(s.name)}({fmt(s.max)})" for s in secs] + ["加分", "扣分", "总分", "等次"]
         rows = []
         for r in sub.to_dict("records"):
-            cells = [rank_label(r["rank"], r["tied"]), r["unit_name"]]
+            cells = [rank_label(r["rank"], r["tied"]), _keep(r["unit_name"])]
             cells += [fmt(float(engine.round2(pts.loc[r["unit_code"], s.id])))
                       if r["unit_code"] in pts.index and s.id in pts.columns else "—" for s in secs]
             cells += [fmt(r["bonus"]) if r["bonus"] else "", fmt(r["penalty"]) if r["penalty"] else "",
@@ -607,7 +621,7 @@ def _attachment(doc: Doc, d: BulletinData, store) -> None:
         fixed = [1.8, 5.2, 1.3, 1.3, 1.7, 1.9]
         w = max(1.4, (avail - sum(fixed)) / max(len(secs), 1))
         widths = fixed[:2] + [w] * len(secs) + fixed[2:]
-        doc.para(_cn(f"({CN_NUM[k]}){g}({len(sub)}家)"), bold=True, keep_next=True, indent=False, before=6)
+        doc.para(f"({CN_NUM[k]}){_keep(g)}({len(sub)}家)", bold=True, keep_next=True, indent=False, before=6)
         doc.table(header, rows, widths, size=9)
     doc.para(_cn("注:各一级指标得分已按分值封顶;含“不适用”指标的单位,总分按“得分÷适用总分×100”折算,"
                  "故各项之和可能与总分不同。单项否决的单位总分按否决规则计。各单位逐项得分及失分原因见考评得分明细表(Excel)。"),
@@ -617,14 +631,26 @@ def _attachment(doc: Doc, d: BulletinData, store) -> None:
 _FULL_WIDTH = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "(": "\uff08", ")": "\uff09"}
 
 
-def _cn(text: str) -> str:
-    """Full-width punctuation for Chinese prose (the library's explanations use ASCII).
+_KEEP_OPEN, _KEEP_CLOSE = "\x01", "\x02"
 
-    A colon between digits (a time, 10:30) stays as it is.
+
+def _keep(text) -> str:
+    """Mark user-supplied text (unit, group, item names) so that ``_cn`` leaves it as it is."""
+    return f"{_KEEP_OPEN}{text}{_KEEP_CLOSE}"
+
+
+def _cn(text: str) -> str:
+    """Full-width punctuation for our Chinese prose (the library's explanations use ASCII).
+
+    Text marked with ``_keep`` and a colon between digits (10:30) stay as they are.
     """
-    out = []
+    out, depth = [], 0
     for i, c in enumerate(text):
-        if c == ":" and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit():
+        if c == _KEEP_OPEN:
+            depth += 1
+        elif c == _KEEP_CLOSE:
+            depth -= 1
+        if depth or (c == ":" and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()):
             out.append(c)
         else:
             out.append(_FULL_WIDTH.get(c, c))

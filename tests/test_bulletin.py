@@ -160,7 +160,7 @@ def test_result_tables_equal_the_library_ranking(world, document):
         assert len(rows) == len(lib)
         for cells, r in zip(rows, lib.to_dict("records")):
             rank, name, total, grade, change = cells
-            assert name == fw(r["unit_name"])
+            assert name == r["unit_name"]  # names exactly as registered
             assert float(total) == r["total"] and total == f"{r['total']:.2f}"
             assert grade == r["grade"]
             assert int(re.match(r"\d+", rank).group()) == r["rank"]
@@ -170,6 +170,8 @@ def test_result_tables_equal_the_library_ranking(world, document):
             if not pd.isna(r["total_change"]):
                 assert float(re.search(r"（([+-][\d.]+)）", change).group(1)) == pytest.approx(r["total_change"])
     assert seen_tie
+    # a unit name is shown exactly as registered (no full-width punctuation forced on it)
+    assert any(cell_texts(t)[i][1] == EVIL for t in tables for i in range(1, len(t.rows)))
     a, b = world["tie"]
     ra, rb = (rk[rk["unit_code"] == u].iloc[0] for u in (a, b))
     assert ra["rank"] == rb["rank"] and ra["tied"] and rb["tied"]
@@ -185,7 +187,7 @@ def test_attachment_has_every_unit_with_its_total(world, document):
             found[cells[1]] = float(cells[-2])
     assert len(found) == len(rk)
     for r in rk.to_dict("records"):
-        assert found[fw(r["unit_name"])] == r["total"]
+        assert found[r["unit_name"]] == r["total"]
 
 
 def test_overview_and_problems_name_the_right_units(world, document):
@@ -194,7 +196,7 @@ def test_overview_and_problems_name_the_right_units(world, document):
     assert f"本季度共考评{len(rk)}家单位" in body
     assert f"全市平均得分{engine.round2(rk['total'].mean()):.2f}分" in body
     for name in rk[rk["grade"] == "优秀"]["unit_name"]:
-        assert fw(name) in body
+        assert name in body
     vetoed = rk[rk["unit_code"] == world["veto"]].iloc[0]
     assert vetoed["grade"] == "不合格"
     problems = body[body.index("三、存在问题"):body.index("四、工作要求")]
