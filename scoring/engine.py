@@ -7,6 +7,7 @@ Explanations are built only for the units someone looks at.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -217,6 +218,8 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     matrix[na_matrix] = np.nan
 
     blocks, frames = [], []
+    adj_rows = adjs["row"].to_numpy(dtype=np.int64)
+    row_pos = np.full(len(keys), -1, dtype=np.int64)  # row in keys -> row in its block
     for s in schemes:
         rows = np.flatnonzero(keys["scheme"].to_numpy() == s.id)
         if len(rows) == 0:
@@ -224,8 +227,10 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
         block_keys = keys.iloc[rows].reset_index(drop=True)
         cols = {code: matrix[rows, col_of[code]] for code in s.indicators}
         na = {code: na_matrix[rows, col_of[code]] for code in s.indicators}
-        row_pos = {int(g): k for k, g in enumerate(rows)}
-        block_adjs = adjs[adjs["row"].isin(rows)].assign(row=lambda d: d["row"].map(row_pos))
+        row_pos[:] = -1
+        row_pos[rows] = np.arange(len(rows))
+        mine = row_pos[adj_rows] >= 0
+        block_adjs = adjs[mine].assign(row=row_pos[adj_rows[mine]])
         block, units = score_block(s, block_keys, cols, na, block_adjs)
         blocks.append(block)
         frames.append(units)
@@ -243,17 +248,17 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
         computed[:, j], status[:, j] = _score_item(item, cols, na, groups)
 
     points = computed.copy()
-    adjustments = {}
     item_index = {it.id: j for j, it in enumerate(items)}
-    for rec in adjs.to_dict("records"):
-        j = item_index.get(rec["item_id"])
-        if j is None:
-            continue
-        row = int(rec["row"])
-        value = abs(rec["points"]) if items[j].kind == "penalty" else rec["points"]
-        points[row, j] = value
-        status[row, j] = ADJUSTED
-        adjustments[(row, j)] = rec
+    js = adjs["item_id"].map(item_index)
+    known = js.notna().to_numpy()
+    adjs = adjs[known].reset_index(drop=True)
+    a_rows = adjs["row"].to_numpy(dtype=np.int64)
+    a_cols = js[known].to_numpy(dtype=np.int64)
+    a_points = adjs["points"].to_numpy(dtype=float)
+    is_penalty = np.array([it.kind == "penalty" for it in items], dtype=bool)
+    points[a_rows, a_cols] = np.where(is_penalty[a_cols], np.abs(a_points), a_points)
+    status[a_rows, a_cols] = ADJUSTED
+    adjustments = _Adjustments(adjs, a_rows, a_cols)
 
     # 1. sections, capped; 2. n/a items shrink their section's cap
     sec_points = np.zeros((n, len(s.sections)))
@@ -303,6 +308,23 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     units["n_na"] = (status == NA).sum(axis=1)
     block = Block(s, keys, cols, na, groups, items, computed, points, status, sec_points, sec_caps, adjustments)
     return block, units
+
+
+class _Adjustments(Mapping):
+    """(row, item index) -> the adjustment record (a dict), built only when someone looks at it."""
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray, cols: np.ndarray):
+        self._frame = frame
+        self._at = {key: k for k, key in enumerate(zip(rows.tolist(), cols.tolist()))}
+
+    def __getitem__(self, key):
+        return self._frame.iloc[[self._at[key]]].to_dict("records")[0]
+
+    def __iter__(self):
+        return iter(self._at)
+
+    def __len__(self):
+        return len(self._at)
 
 
 def _score_item(item: Item, cols, na, groups) -> tuple[np.ndarray, np.ndarray]:
