@@ -1,0 +1,385 @@
+"""``python -m bench --scale C|P|N [--json]``: SPEC's Performance benchmark, in one run.
+
+Generates the scale's data deterministically into a temporary DuckDB file, then measures ingest
+throughput (through the real upload path: ``ingest()`` with CSV bytes, validation included),
+scoring time (one quarter, every quarter), the same values' plain DuckDB scan, the naive pandas
+baseline (and asserts its totals equal the engine's), the 排名 and 单位详情 pages' server time
+(AppTest, cold and warm) and the peak resident memory.  Prints a table of figures against their
+targets; ``--json`` prints one flat JSON object instead (one key per figure, plus the machine).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")  # AppTest outside a server warns on every run
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+
+from bench import generate as G  # noqa: E402
+from bench.naive import naive_totals  # noqa: E402
+from scoring import engine  # noqa: E402
+from scoring.accounts import CLI_OFFICE, add_user, get_user  # noqa: E402
+from scoring.ingest import ingest  # noqa: E402
+from scoring.schemes import save_scheme  # noqa: E402
+from scoring.store import Store  # noqa: E402
+from scoring.units import save_units  # noqa: E402
+
+# how many of the latest quarters go through the real upload path (the rest are bulk-loaded)
+REAL_QUARTERS = {"C": 8, "P": 2, "N": 1}
+REPEAT = 3  # timings are the best of REPEAT runs (the machine is shared)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- memory -----------------------------------------------------------------------------------
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Memory:
+    """Peak RSS of the whole run, and of a phase (Linux: VmHWM, reset through clear_refs)."""
+
+    def __init__(self):
+        self.peak_kb = 0
+
+    def mark(self) -> int:
+        hwm = _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.peak_kb = max(self.peak_kb, hwm)
+        return hwm
+
+    def reset(self) -> bool:
+        self.mark()
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            return True
+        except OSError:
+            return False
+
+
+def best_of(fn, n: int = REPEAT) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(n):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+# -- loading ----------------------------------------------------------------------------------
+def bulk_load(store: Store, q: G.Quarter, scale: G.Scale) -> None:
+    """One quarter written directly as one batch (the rows the upload path would write)."""
+    subs, vals = G.quarter_long(q)
+    sha = hashlib.sha256(f"bench-bulk:{scale.name}:{q.period}".encode()).hexdigest()
+
+    def write(cur):
+        bid = cur.execute("SELECT nextval('seq_batch')").fetchone()[0]
+        cur.execute("INSERT INTO batches VALUES (?, 'bench', now(), ?, ?, ?, ?, ?, NULL, NULL)",
+                    [bid, f"{q.period}.csv", sha, len(subs), [q.period], list(q.units)])
+        cur.register("bench_subs", subs)
+        cur.register("bench_vals", vals)
+        try:
+            cur.execute(f"INSERT INTO submissions SELECT {bid}, unit_code, period, self_score, row_no FROM bench_subs")
+            cur.execute(f"INSERT INTO indicator_values SELECT {bid}, unit_code, period, indicator, value, is_na "
+                        "FROM bench_vals")
+        finally:
+            cur.unregister("bench_subs")
+            cur.unregister("bench_vals")
+
+    store.write(write)
+
+
+def load_adjustments(store: Store, scale: G.Scale, periods: list[str], units: np.ndarray) -> int:
+    frames = [G.adjustments(scale, p, units) for p in periods]
+    adj = pd.concat(frames, ignore_index=True)
+
+    def write(cur):
+        for rev in (0, 1):  # revisions get the later ids, so they supersede
+            cur.register("bench_adj", adj[adj["rev"] == rev])
+            cur.execute("""INSERT INTO adjustments SELECT nextval('seq_adjustment'), unit_code, period, item_id,
+                           points, '考评组评定', 'bench', now() FROM bench_adj""")
+            cur.unregister("bench_adj")
+
+    store.write(write)
+    return len(adj)
+
+
+# -- the dashboard pages ----------------------------------------------------------------------------
+def time_pages(db: str, store: Store, results: dict) -> None:
+    """排名 and 单位详情 server time through AppTest, cold (empty caches) and warm."""
+    import streamlit as st
+    import streamlit.logger
+    from streamlit.testing.v1 import AppTest
+
+    streamlit.logger.set_log_level("error")  # "missing ScriptRunContext" noise outside a runtime
+
+    app = ROOT / "dashboard" / "app.py"
+    pages = {"ranking": None, "unit_detail": "app_pages/unit_detail.py"}
+    if not app.exists() or not all((ROOT / "dashboard" / "app_pages" / f"{p}.py").exists() for p in pages):
+        results["pages_error"] = "dashboard pages not found"
+        return
+    os.environ["KAOPING_DB"] = db
+    user = get_user(store, "bench-office") or add_user(store, CLI_OFFICE, "bench-office",
+                                                         "Kp-bench-pass-2025", "office")
+    errors = []
+
+    def run_page(switch_to):
+        at = AppTest.from_file(str(app), default_timeout=600)
+        at.session_state["user"] = user
+        t0 = time.perf_counter()
+        if switch_to:  # the page is routed by st.navigation: a first run, then switch (timed alone)
+            at.run()
+            t0 = time.perf_counter()
+            at.switch_page(switch_to)
+        at.run()
+        elapsed = time.perf_counter() - t0
+        if at.exception:
+            errors.append(f"{switch_to or 'ranking'}: {at.exception[0].message}")
+        titles = [t.value for t in at.title]
+        return elapsed, titles
+
+    for name, switch_to in pages.items():
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        gc.collect()
+        if switch_to:  # cold for the page itself: first run fills the caches, the switch is timed
+            results[f"page_{name}_cold_s"], titles = run_page(switch_to)
+        else:
+            results[f"page_{name}_cold_s"], titles = run_page(None)
+        warm = []
+        for _ in range(REPEAT):
+            t, titles = run_page(switch_to)
+            warm.append(t)
+        results[f"page_{name}_warm_s"] = min(warm)
+        results[f"page_{name}_title"] = titles[0] if titles else None
+    if errors:
+        results["pages_error"] = "; ".join(errors)
+
+
+# -- the run ----------------------------------------------------------------------------------
+def run(scale_name: str, *, pages: bool = True, keep: str | None = None) -> dict:
+    scale = G.SCALES[scale_name]
+    mem = Memory()
+    tmp = Path(tempfile.mkdtemp(prefix=f"kaoping-bench-{scale_name}-"))
+    db = str(Path(keep) if keep else tmp / "bench.duckdb")
+    r: dict = {"scale": scale_name, "units": scale.units, "quarters": scale.quarters}
+    try:
+        store = Store(db)
+        reg = G.registry(scale)
+        save_units(store, reg, CLI_OFFICE)
+        scheme, _ = save_scheme(store, G.scheme_yaml(scale), CLI_OFFICE)
+        r["indicators"] = len(scheme.indicators)
+        r["items"] = len(scheme.items)
+        qs = G.quarters(scale)
+        units = reg["unit_code"].to_numpy(dtype=object)
+        n_real = REAL_QUARTERS[scale_name]
+
+        # 1. data: bulk-load the earlier quarters, then upload the latest ones for real
+        t0 = time.perf_counter()
+        total_values = 0
+        for p in qs[:-n_real]:
+            q = G.quarter(scale, p, units)
+            total_values += q.n_values
+            bulk_load(store, q, scale)
+        r["bulk_load_s"] = time.perf_counter() - t0
+        log(f"{scale_name}: bulk-loaded {len(qs) - n_real} quarters in {r['bulk_load_s']:.1f} s")
+        ingest_times, ingest_values, ingest_bytes = [], 0, 0
+        for p in qs[-n_real:]:
+            q = G.quarter(scale, p, units)
+            data = G.quarter_csv(q)
+            total_values += q.n_values
+            del q
+            gc.collect()
+            t0 = time.perf_counter()
+            res = ingest(store, data, f"{p}.csv", CLI_OFFICE)
+            ingest_times.append(time.perf_counter() - t0)
+            ingest_values += res.values
+            ingest_bytes += len(data)
+            assert not res.noop and res.rows == scale.units, res.message
+        r["ingest_files"] = n_real
+        r["ingest_rows_per_file"] = scale.units
+        r["ingest_values"] = ingest_values
+        r["ingest_mb"] = round(ingest_bytes / 2**20, 2)
+        r["ingest_s"] = sum(ingest_times)
+        r["ingest_quarter_s"] = sum(ingest_times) / n_real
+        r["ingest_quarter_max_s"] = max(ingest_times)
+        r["ingest_values_per_s"] = ingest_values / sum(ingest_times)
+        r["values_total"] = total_values
+        r["adjustments"] = load_adjustments(store, scale, qs, units)
+        stored = store.one("SELECT count(*) FROM current_values")[0]
+        assert stored == total_values, (stored, total_values)
+        log(f"{scale_name}: ingest {r['ingest_values_per_s']:,.0f} values/s; {total_values:,} values stored")
+
+        # 2. scoring against a plain scan of the same values
+        mem.reset()
+        last = qs[-1]
+        scan_sql = ("SELECT unit_code, sum(value) FROM current_values WHERE period IN ({}) GROUP BY unit_code")
+        one_sql = scan_sql.format("?")
+        all_sql = scan_sql.format(", ".join("?" * len(qs)))
+        r["scan_one_quarter_s"], _ = best_of(lambda: store.rows(one_sql, [last]))
+        r[f"score_one_quarter_{scale_name}_s"], one = best_of(lambda: engine.score(store, [last]))
+        r["score_one_quarter_vs_scan"] = r[f"score_one_quarter_{scale_name}_s"] / r["scan_one_quarter_s"]
+        r["scan_all_quarters_s"], _ = best_of(lambda: store.rows(all_sql, qs))
+        r[f"score_all_quarters_{scale_name}_s"], everything = best_of(lambda: engine.score(store))
+        r["score_all_quarters_vs_scan"] = r[f"score_all_quarters_{scale_name}_s"] / r["scan_all_quarters_s"]
+        assert len(everything.units) == scale.units * scale.quarters
+        del everything
+        r["peak_rss_scoring_mb"] = mem.mark() / 1024
+        log(f"{scale_name}: scoring one quarter {r[f'score_one_quarter_{scale_name}_s']:.3f} s, "
+            f"all {r[f'score_all_quarters_{scale_name}_s']:.3f} s")
+
+        # 3. the naive baseline on the latest quarter, compared on the same quarter
+        t0 = time.perf_counter()
+        naive = naive_totals(store, scheme, last)
+        r["naive_one_quarter_s"] = time.perf_counter() - t0
+        eng = one.units.set_index("unit_code")["total"]
+        both = pd.concat({"engine": eng, "naive": naive}, axis=1)
+        diff = (both["engine"] - both["naive"]).abs()
+        bad = both[~(diff <= 0.01 + 1e-9)]
+        assert bad.empty, f"naive baseline disagrees with the engine on {len(bad)} units:\n{bad.head(10)}"
+        r["naive_units_compared"] = len(both)
+        r["naive_max_abs_diff"] = float(diff.max())
+        r["naive_vs_engine"] = r["naive_one_quarter_s"] / r[f"score_one_quarter_{scale_name}_s"]
+        log(f"{scale_name}: naive {r['naive_one_quarter_s']:.2f} s, totals equal on {len(both)} units")
+
+        # 4. the pages (at P and C; at N the target is not defined and the run would be long)
+        if pages and scale_name in ("C", "P"):
+            time_pages(db, store, r)
+            log(f"{scale_name}: pages ranking {r.get('page_ranking_warm_s')}, detail {r.get('page_unit_detail_warm_s')}")
+        mem.mark()
+        r["peak_rss_mb"] = mem.peak_kb / 1024
+        r["db_file_mb"] = round(Path(db).stat().st_size / 2**20, 1)
+        store.close()
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    r.update(machine())
+    return r
+
+
+def machine() -> dict:
+    import duckdb
+
+    vm = psutil.virtual_memory()
+    try:
+        commit = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip() or None
+    except OSError:
+        commit = None
+    return {"machine_cores": os.cpu_count(), "machine_memory_gib": round(vm.total / 2**30, 1),
+            "machine_load_1m": round(os.getloadavg()[0], 2), "machine_platform": platform.platform(),
+            "python": platform.python_version(), "duckdb": duckdb.__version__, "git_commit": commit,
+            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+# -- the report ----------------------------------------------------------------------------------
+def targets(r: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, value, target, met) rows; met is 'yes', 'no' or '—' (no target at this scale)."""
+    s = r["scale"]
+    rows = []
+
+    def add(label, value, fmt, target, ok, applies=True):
+        shown = "—" if value is None else fmt.format(value)
+        met = "—" if not applies or value is None or ok is None else ("yes" if ok else "NO")
+        rows.append((label, shown, target if applies else f"({target} at {target_scale.get(label, '?')})", met))
+
+    target_scale = {"ingest, one quarter file": "P", "score one quarter": "N", "score every quarter": "P",
+                    "排名 page, warm": "P", "单位详情 page, warm": "P", "peak RSS, whole run": "N"}
+    v = r["ingest_values_per_s"]
+    add("ingest throughput (values/s)", v, "{:,.0f}", "≥ 1,000,000", v >= 1e6)
+    v = r["ingest_quarter_s"]
+    add("ingest, one quarter file", v, "{:.2f} s", "< 1 s", v < 1, s == "P")
+    v = r[f"score_one_quarter_{s}_s"]
+    add("score one quarter", v, "{:.3f} s", "≤ 1 s", v <= 1, s == "N")
+    v = r[f"score_all_quarters_{s}_s"]
+    add("score every quarter", v, "{:.3f} s", "≤ 3 s", v <= 3, s == "P")
+    v = r["score_one_quarter_vs_scan"]
+    add("score one quarter ÷ plain scan", v, "{:.1f} ×", "≤ 5 ×", v <= 5)
+    v = r["score_all_quarters_vs_scan"]
+    add("score every quarter ÷ plain scan", v, "{:.1f} ×", "≤ 5 ×", v <= 5)
+    v = r["naive_vs_engine"]
+    add("naive baseline ÷ engine (one quarter)", v, "{:.0f} ×", "≥ 50 ×", v >= 50)
+    for page, label in (("ranking", "排名 page"), ("unit_detail", "单位详情 page")):
+        cold, warm = r.get(f"page_{page}_cold_s"), r.get(f"page_{page}_warm_s")
+        add(f"{label}, cold", cold, "{:.3f} s", "(reported)", None)
+        add(f"{label}, warm", warm, "{:.3f} s", "≤ 0.5 s", None if warm is None else warm <= 0.5, s == "P")
+    v = r["peak_rss_mb"]
+    add("peak RSS, whole run", v, "{:,.0f} MB", "≤ 2,048 MB", v <= 2048, s == "N")
+    add("peak RSS, scoring phase", r["peak_rss_scoring_mb"], "{:,.0f} MB", "(reported)", None)
+    return rows
+
+
+def table(r: dict) -> str:
+    s = r["scale"]
+    head = (f"Scale {s}: {r['units']:,} units × {r['quarters']} quarters, {r['indicators']} indicators, "
+            f"{r['items']} items, {r['values_total']:,} values, {r['adjustments']:,} adjustments\n"
+            f"Machine: {r['machine_cores']} cores, {r['machine_memory_gib']} GiB, load {r['machine_load_1m']}, "
+            f"{r['date']}; DuckDB {r['duckdb']}, Python {r['python']}, commit {r['git_commit']}\n"
+            f"Ingest: {r['ingest_files']} file(s) of {r['ingest_rows_per_file']:,} rows through ingest() "
+            f"({r['ingest_values']:,} values, {r['ingest_mb']} MB); other quarters bulk-loaded in "
+            f"{r['bulk_load_s']:.1f} s. Timings are the best of {REPEAT} unless cold.\n"
+            f"Naive baseline: {r['naive_units_compared']:,} units of one quarter, totals equal to the engine's "
+            f"(max |diff| {r['naive_max_abs_diff']:.3g}), {r['naive_one_quarter_s']:.2f} s.\n")
+    if r.get("pages_error"):
+        head += f"Pages: {r['pages_error']}\n"
+    rows = [("figure", "value", "target", "met?")] + targets(r)
+    widths = [max(_w(row[k]) for row in rows) for k in range(4)]
+    lines = ["| " + " | ".join(_pad(c, widths[k]) for k, c in enumerate(row)) + " |" for row in rows]
+    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return head + "\n" + "\n".join(lines)
+
+
+def _w(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _w(text))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", choices=sorted(G.SCALES), default="C")
+    ap.add_argument("--json", action="store_true", help="print one flat JSON object")
+    ap.add_argument("--no-pages", action="store_true", help="skip the AppTest page timings")
+    ap.add_argument("--keep", metavar="DB", help="write the database here and keep it")
+    args = ap.parse_args(argv)
+    r = run(args.scale, pages=not args.no_pages, keep=args.keep)
+    r["targets_met"] = sum(row[3] == "yes" for row in targets(r))
+    r["targets_missed"] = sum(row[3] == "NO" for row in targets(r))
+    if args.json:
+        print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()},
+                         ensure_ascii=False))
+    else:
+        print(table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
