@@ -16,7 +16,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import nav, state, ui  # noqa: E402
 
-st.set_page_config(page_title="政务公开考评", page_icon="📊", layout="wide")
+st.set_page_config(page_title="政务公开考评", page_icon=":material/leaderboard:", layout="wide")
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 

@@ -42,7 +42,7 @@ def score_trend(history: pd.DataFrame, unit_name: str = "本单位") -> go.Figur
     fig.add_scatter(x=x, y=history["total"], name=unit_name, mode="lines+markers+text",
                     line=dict(color=MAIN, width=3), text=[f"{v:.2f}" for v in history["total"]],
                     textposition="top center", hovertemplate="%{x} 总分 %{y:.2f}<extra></extra>")
-    fig.update_yaxes(title="总分", rangemode="tozero")
+    fig.update_yaxes(title="总分")
     fig.update_xaxes(type="category", title=None)
     return _layout(fig, title)
 

@@ -1,10 +1,12 @@
 """Which pages each role sees: (file stem, title, icon, section). Used by app.py and the tests."""
 from __future__ import annotations
 
-COMMON = [("ranking", "排名", "🏆"), ("unit_detail", "单位详情", "🏢"), ("trends", "趋势", "📈"),
-          ("upload", "数据上传", "📤"), ("scheme", "考评表", "📋"), ("rectify", "问题整改", "🛠️")]
-OFFICE_ONLY = [("adjust", "核定", "✍️"), ("admin", "管理", "⚙️")]
-LOGIN = ("login", "登录", "🔑")
+# Material icons ship with Streamlit; emoji need a colour-emoji font the server's browsers may lack.
+COMMON = [("ranking", "排名", ":material/leaderboard:"), ("unit_detail", "单位详情", ":material/apartment:"),
+          ("trends", "趋势", ":material/trending_up:"), ("upload", "数据上传", ":material/upload_file:"),
+          ("scheme", "考评表", ":material/table_view:"), ("rectify", "问题整改", ":material/build:")]
+OFFICE_ONLY = [("adjust", "核定", ":material/edit_note:"), ("admin", "管理", ":material/settings:")]
+LOGIN = ("login", "登录", ":material/login:")
 
 
 def sections_for(user) -> dict[str, list[tuple[str, str, str]]]:

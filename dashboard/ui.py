@@ -69,13 +69,12 @@ def fmt2(x) -> str:
 def demo_banner() -> None:
     """The 演示模式 notice (every page, when the database is a demo)."""
     if accounts.is_demo(state.store()):
-        st.warning("演示模式:当前为演示数据和公开的演示账号,请勿录入真实数据。", icon="🧪")
+        st.warning("演示模式:当前为演示数据和公开的演示账号,请勿录入真实数据。", icon=":material/science:")
 
 
 def demo_accounts_table() -> None:
     rows = accounts.demo_accounts(state.store())
-    st.dataframe(pd.DataFrame(rows, columns=["用户名", "密码", "说明"]), hide_index=True,
-                 width="stretch")
+    st.table(pd.DataFrame(rows, columns=["用户名", "密码", "说明"]).style.hide(axis="index"))
 
 
 @contextmanager

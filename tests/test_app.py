@@ -11,7 +11,7 @@ from scoring import rectifications as rect
 from scoring.accounts import User
 from scoring.errors import PermissionDenied
 from scoring.store import Store
-from tests.dashboard_support import APP, build_demo_db, copy_db, demo_frame
+from tests.dashboard_support import APP, build_demo_db, copy_db, top_unit_upload
 
 OFFICE = User("office", "office")
 TIMEOUT = 60
@@ -101,7 +101,7 @@ def test_login_form_demo_banner_wrong_password_and_success(db):
     at = app(None)
     assert at.title[0].value == "政务公开季度考评"
     assert any("演示模式" in w.value for w in at.warning)
-    assert "unit-shizhi" in frame(at.dataframe[0])["用户名"].tolist()
+    assert "unit-shizhi" in frame(at.table[0])["用户名"].tolist()
     at.text_input(key="login.username").input("office")
     at.text_input[1].input("wrong-password-1")
     at.button[0].click().run()
@@ -195,20 +195,8 @@ def test_upload_gbk_file_with_errors_shows_problem_table(db):
     assert not any(b.label == "确认导入" for b in at.button)
 
 
-def _top_unit_file(db_path, period="2025Q4", scheme_id="2025-shizhi"):
-    with Store(db_path) as s:
-        r = ranking.ranking(s, period, "市直部门")
-    top = r["unit_code"].iloc[0]
-    df = demo_frame(period, scheme_id)
-    row = df[df["unit_code"] == top].copy()
-    for col in row.columns[3:]:
-        if pd.api.types.is_numeric_dtype(row[col]):
-            row[col] = 0
-    return top, row.to_csv(index=False).encode("utf-8")
-
-
 def test_good_upload_changes_ranking_and_rollback_restores_it(db):
-    top, data = _top_unit_file(db)
+    top, data = top_unit_upload(db)
     at = app(OFFICE, "upload")
     at.file_uploader[0].upload("更正.csv", data, "text/csv").run()
     assert not at.error, [e.value for e in at.error]

@@ -55,8 +55,11 @@ adj = adjustments.list_adjustments(state.store(), user)
 if adj.empty:
     st.caption("还没有核定记录。")
 else:
-    adj = adj.assign(current_label=adj["current"].map({True: "现行", False: "已被修订"}))
-    st.dataframe(ui.styled(ui.table(adj, {"unit_name": "单位", "period": "季度", "item_id": "条目", "points": "核定分值",
-                                          "reason": "理由", "actor": "核定人", "adjusted_at": "时间",
+    item_names = {i.id: i.name for s in schemes.load_schemes(state.store()) for i in s.items}
+    adj = adj.assign(current_label=adj["current"].map({True: "现行", False: "已被修订"}),
+                     item_name=adj["item_id"].map(item_names).fillna(adj["item_id"]),
+                     at=adj["adjusted_at"].dt.strftime("%Y-%m-%d %H:%M"))
+    st.dataframe(ui.styled(ui.table(adj, {"unit_name": "单位", "period": "季度", "item_name": "考评项目", "points": "核定分值",
+                                          "reason": "理由", "actor": "核定人", "at": "时间",
                                           "current_label": "状态"}), grade_col=None),
                  hide_index=True, width="stretch", key="adjust.table")

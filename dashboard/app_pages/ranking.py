@@ -28,12 +28,13 @@ if rows.empty:
 
 # -- summary cards ---------------------------------------------------------------------------
 summary = reports.group_summary(rows).iloc[0]
-m = st.columns(5)
+m = st.columns(6)
 m[0].metric("参评单位", f"{int(summary['units'])}个")
 m[1].metric("平均分", ui.fmt2(summary["mean"]))
 m[2].metric("合格率", f"{summary['pass_rate']:.2f}%")
 m[3].metric("优秀单位", f"{int(summary['excellent'])}个")
-m[4].metric("最高 / 最低", f"{summary['max']:.2f} / {summary['min']:.2f}")
+m[4].metric("最高分", f"{summary['max']:.2f}")
+m[5].metric("最低分", f"{summary['min']:.2f}")
 risers, fallers = reports.movers(rows)
 if not risers.empty or not fallers.empty:
     up = "、".join(f"{n}(↑{c})" for n, c in zip(risers["unit_name"], risers["rank_change"]))
@@ -59,6 +60,14 @@ columns = {"rank_label": "名次", "unit_name": "单位名称", "unit_code": "�
 shown = ui.table(view, columns)
 shown["否决项"] = shown["否决项"].fillna("")
 own = view["unit_code"] == user.unit_code if not user.is_office else None
+if not user.is_office:
+    mine = rows[rows["unit_code"] == user.unit_code]
+    if mine.empty:
+        st.info("本单位在本季度暂无考评结果。")
+    else:
+        r = mine.iloc[0]
+        st.info(f"本单位 {r['unit_name']}:组内第{ranking.rank_label(r['rank'], r['tied'])}名(共{int(r['n_in_group'])}个),"
+                f"总分 {r['total']:.2f},{r['grade']},名次变化 {ranking.change_label(r['rank_change'])}。表中黄色底为本单位。")
 
 st.caption(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。"
            + ("点击一行查看单位详情。" if user.is_office else "黄色底为本单位。"))

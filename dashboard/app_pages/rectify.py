@@ -1,6 +1,7 @@
 """问题整改: third-party problems and their rectification status (the rules live in scoring.rectifications)."""
 from datetime import date, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import state, ui
@@ -24,7 +25,9 @@ m[3].metric("逾期未整改", s["overdue"])
 if problems.empty:
     st.info("没有符合条件的问题。")
 else:
-    shown = problems.assign(overdue_label=problems["overdue"].map({True: "逾期", False: ""}))
+    shown = problems.assign(overdue_label=problems["overdue"].map({True: "逾期", False: ""}),
+                            **{c: pd.to_datetime(problems[c]).dt.strftime("%Y-%m-%d").fillna("")
+                               for c in ("found_at", "deadline", "rectified_at")})
     cols = {"rect_id": "编号", "unit_name": "单位", "period": "季度", "source": "来源", "description": "问题描述",
             "found_at": "发现日期", "deadline": "整改期限", "status_label": "状态", "overdue_label": "逾期",
             "rectified_at": "整改日期", "note": "整改说明"}

@@ -14,11 +14,8 @@ by_id = {s.id: s for s in loaded}
 labels = {s.id: f"{s.title}({'、'.join(s.groups)},{s.period_from}–{s.period_to})" for s in loaded}
 
 scheme = by_id[st.selectbox("考评表", list(by_id), format_func=labels.get, key="scheme.pick")]
-m = st.columns(4)
-m[0].metric("适用分组", "、".join(scheme.groups))
-m[1].metric("适用季度", f"{scheme.period_from}–{scheme.period_to}")
-m[2].metric("总分", f"{scheme.total_max:g}")
-m[3].metric("加分上限", f"{scheme.bonus_max:g}")
+st.markdown(f"适用分组:**{'、'.join(scheme.groups)}**  ·  适用季度:**{scheme.period_from}–{scheme.period_to}**  ·  "
+            f"总分:**{scheme.total_max:g}分**  ·  加分上限:**{scheme.bonus_max:g}分**")
 st.caption("等级:" + ";".join(f"{g.name} ≥{g.min:g}分" for g in scheme.grades)
            + "。得分 = 各部分得分之和(不适用项按「得分÷适用总分×总分」折算)− 重大扣分 + 加分;触发否决项时另行处理。")
 
@@ -26,7 +23,8 @@ table = reports.scheme_table(scheme)
 columns = {"name": "考评项目", "max": "满分", "rule_type_label": "计分方式", "rule": "计分办法"}
 for part, rows in table.groupby("part", sort=False):
     part_max = rows["part_max"].iloc[0]
-    head = f"{part}" + (f"(满分{part_max:g}分,{len(rows)}项)" if part_max == part_max and part_max is not None else f"({len(rows)}项)")
+    has_max = part_max is not None and part_max == part_max and not part.startswith("加分项")
+    head = f"{part}" + (f"(满分{part_max:g}分,{len(rows)}项)" if has_max else f"({len(rows)}项)")
     with st.expander(head, expanded=False):
         st.dataframe(ui.styled(ui.table(rows, columns), grade_col=None), hide_index=True, width="stretch",
                      column_config={"计分办法": st.column_config.TextColumn(width="large")})
@@ -47,5 +45,4 @@ else:
     else:
         counts = diff["change"].value_counts()
         st.caption(";".join(f"{k}{v}项" for k, v in counts.items()))
-        st.dataframe(ui.table(diff, {"change": "变化", "name": "考评项目", "old": "原", "new": "新"}),
-                     hide_index=True, width="stretch")
+        st.table(ui.table(diff, {"change": "变化", "name": "考评项目", "old": "原", "new": "新"}).style.hide(axis="index"))

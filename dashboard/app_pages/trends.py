@@ -40,7 +40,8 @@ else:
 
 scheme = schemes.scheme_for(state.store(), group, period)
 if scheme is not None and user.is_office:
-    codes = list(scheme.indicators)
+    # numbers first: a yes/no indicator across units says little as a bar chart
+    codes = sorted(scheme.indicators, key=lambda c: scheme.indicators[c].type == "bool")
     indicator = st.selectbox("指标", codes, format_func=lambda c: scheme.indicators[c].name, key="trends.indicator")
     values = reports.indicator_values(state.store(), period, group, indicator)
     st.plotly_chart(charts.indicator_bars(values, scheme.indicators[indicator].name), width="stretch",

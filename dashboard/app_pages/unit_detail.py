@@ -41,17 +41,21 @@ detail = state.scores().explain(code, period)
 
 # -- score card ------------------------------------------------------------------------------
 st.subheader(f"{row['unit_name']} · {periods.label(period)}")
-m = st.columns(5)
+m = st.columns(6)
 m[0].metric("总分", ui.fmt2(row["total"]),
-            delta=None if pd.isna(row["total_change"]) else f"{row['total_change']:+.2f}")
+            delta=None if pd.isna(row["total_change"]) else f"{row['total_change']:+.2f}分(较上季度)")
 m[1].metric("等级", row["grade"])
-m[2].metric("组内名次", f"{int(row['rank'])} / {int(row['n_in_group'])}" + ("(并列)" if row["tied"] else ""),
-            delta=ranking.change_label(row["rank_change"]), delta_color="off")
-m[3].metric("组内平均 / 最高", f"{row['group_mean']:.2f} / {row['group_best']:.2f}")
-m[4].metric("自评分", ui.fmt2(row["self_score"]),
-            delta=None if pd.isna(row["self_gap"]) else f"与核定相差{row['self_gap']:+.2f}", delta_color="off")
+rank_change = row["rank_change"]
+m[2].metric("组内名次", f"{int(row['rank'])}/{int(row['n_in_group'])}" + ("(并列)" if row["tied"] else ""),
+            delta=None if pd.isna(rank_change) or int(rank_change) == 0 else f"{int(rank_change):+d}名(较上季度)")
+m[3].metric("组内平均", f"{row['group_mean']:.2f}")
+m[4].metric("组内最高", f"{row['group_best']:.2f}")
+m[5].metric("自评分", ui.fmt2(row["self_score"]))
 notes = [f"基础分 {detail['base']:.2f}(适用总分 {detail['applicable_max']:.2f})",
-         f"加分 {detail['bonus']:.2f}", f"扣分 {detail['penalty']:.2f}"]
+         f"加分 {detail['bonus']:.2f}", f"扣分 {detail['penalty']:.2f}",
+         "名次变化:" + ("新进入排名" if pd.isna(rank_change) else ranking.change_label(rank_change))]
+if not pd.isna(row["self_gap"]):
+    notes.append(f"自评分与核定得分相差 {row['self_gap']:+.2f}")
 st.caption(";".join(notes))
 if detail["veto_name"]:
     st.error(f"触发单项否决:{detail['veto_name']}")
@@ -73,8 +77,7 @@ only_lost = st.toggle("只看失分项", value=True, key="detail.only_lost")
 shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["status"] != "ok")] if only_lost else items
 table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
                          "status_label": "状态", "explanation": "说明"})
-st.dataframe(ui.styled(table, grade_col=None), hide_index=True, width="stretch",
-             column_config={"说明": st.column_config.TextColumn(width="large")})
+st.table(ui.styled(table, grade_col=None).hide(axis="index"))  # a table wraps the long explanations
 
 # -- sections and trend ----------------------------------------------------------------------
 left, right = st.columns(2)
@@ -93,8 +96,9 @@ with right2:
         st.info("暂无年度结果。")
     else:
         a = mine.iloc[0]
-        st.metric("年度得分", f"{a['total']:.2f}",
-                  delta=f"组内第{int(a['rank'])}名" + ("(并列)" if a["tied"] else ""), delta_color="off")
+        y1, y2 = st.columns(2)
+        y1.metric("年度得分", f"{a['total']:.2f}")
+        y2.metric("年度组内名次", f"{int(a['rank'])}/{len(annual)}" + ("(并列)" if a["tied"] else ""))
         if a["missing_quarters"]:
             st.caption(f"无数据、按0分计的季度:{a['missing_quarters']}")
 
@@ -104,8 +108,11 @@ adj = adjustments.list_adjustments(state.store(), user, unit_code=code)
 if adj.empty:
     st.caption("该单位没有核定记录。")
 else:
-    adj = adj.assign(current_label=adj["current"].map({True: "现行", False: "已被修订"}))
-    st.dataframe(ui.styled(ui.table(adj, {"period": "季度", "item_id": "条目", "points": "核定分值",
-                                          "reason": "理由", "actor": "核定人", "adjusted_at": "时间",
+    item_names = {i["item_id"]: i["name"] for i in detail["items"]}
+    adj = adj.assign(current_label=adj["current"].map({True: "现行", False: "已被修订"}),
+                     item_name=adj["item_id"].map(item_names).fillna(adj["item_id"]),
+                     at=adj["adjusted_at"].dt.strftime("%Y-%m-%d %H:%M"))
+    st.dataframe(ui.styled(ui.table(adj, {"period": "季度", "item_name": "考评项目", "points": "核定分值",
+                                          "reason": "理由", "actor": "核定人", "at": "时间",
                                           "current_label": "状态"}), grade_col=None),
                  hide_index=True, width="stretch")
