@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     except KaopingError as exc:
         print(f"错误:{exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `batches | head`
+        sys.stderr.close()
+        return 0
 
 
 def _print_problems(exc: Problems) -> None:

@@ -109,3 +109,50 @@ def test_import_scoring_does_not_import_streamlit():
     code = "import sys, scoring.cli, scoring.engine, scoring.ranking; print('streamlit' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.stdout.strip() == "False", r.stderr
+
+
+UPLOADS = ROOT / "tests" / "uploads"
+
+
+@pytest.fixture
+def upload_db(tmp_path):
+    path = tmp_path / "up.duckdb"
+    assert cli("units", str(UPLOADS / "units.csv"), db=path).returncode == 0
+    for name in ("scheme.yaml", "scheme_xz.yaml"):
+        assert cli("scheme", str(UPLOADS / name), db=path).returncode == 0
+    return path
+
+
+def test_ingest_batches_rollback_and_acting_user(upload_db):
+    ok = cli("ingest", str(UPLOADS / "good_gbk.csv"), db=upload_db)
+    assert ok.returncode == 0 and ok.stdout.startswith("已导入批次 #1"), ok.stdout + ok.stderr
+    again = cli("ingest", str(UPLOADS / "good_gbk.csv"), db=upload_db)
+    assert again.returncode == 0 and "未重复导入" in again.stdout
+    bad = cli("ingest", str(UPLOADS / "unknown_unit.csv"), db=upload_db)
+    assert bad.returncode == 1 and "SZ999" in bad.stdout and "不在单位名录中" in bad.stdout
+    assert "行" in bad.stdout.splitlines()[1]  # the problem table's header: 行 列 值 问题
+
+    add = cli("user", "add", "clerk1", "--role", "unit", "--unit", "SZ001", "--password-stdin",
+              db=upload_db, stdin="一二三四五六七八九十\n")
+    assert add.returncode == 0, add.stderr
+    forbidden = cli("--as", "clerk1", "ingest", str(UPLOADS / "forbidden.csv"), db=upload_db)
+    assert forbidden.returncode == 1 and "无权上传" in forbidden.stdout
+    refused = cli("rollback", "1", "--as", "clerk1", db=upload_db)
+    assert refused.returncode == 1 and "无权" in refused.stderr
+
+    assert cli("ingest", str(UPLOADS / "good.xlsx"), db=upload_db).returncode == 0
+    listing = cli("batches", db=upload_db)
+    assert "good.xlsx" in listing.stdout and "已被替代" in listing.stdout
+    rolled = cli("rollback", "2", db=upload_db)
+    assert rolled.returncode == 0 and "已回滚批次 #2" in rolled.stdout
+    audit = cli("audit", db=upload_db)
+    assert all(word in audit.stdout for word in ("上传数据", "回滚批次", "账号变更", "加载考评表"))
+
+
+def test_every_command_is_documented_with_help():
+    from scoring.cli import build_parser
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert parser.description, name
+        assert f"python -m scoring {name}" in readme or f"scoring {name}" in readme, name
