@@ -589,6 +589,8 @@ def seed_demo(store, data_dir="data") -> str:
     from .schemes import save_scheme
     from .units import read_registry, save_units
 
+    if store.one("SELECT count(*) FROM batches")[0]:
+        return f"数据库 {store.path} 已有上报数据,未重复载入演示数据"
     data_dir = Path(data_dir)
     texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((data_dir / "tables").glob("*.yaml"))}
     for text in texts.values():
