@@ -14,6 +14,7 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import logging
 import os
 import platform
 import resource
@@ -137,6 +138,9 @@ def time_pages(db: str, store: Store, results: dict) -> None:
     from streamlit.testing.v1 import AppTest
 
     streamlit.logger.set_log_level("error")  # "missing ScriptRunContext" noise outside a runtime
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
     app = ROOT / "dashboard" / "app.py"
     pages = {"ranking": None, "unit_detail": "app_pages/unit_detail.py"}
@@ -376,6 +380,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()},
                          ensure_ascii=False))
+        print(table(r), file=sys.stderr)
     else:
         print(table(r))
     return 0
