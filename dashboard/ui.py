@@ -48,6 +48,7 @@ def styled(df: pd.DataFrame, *, grade_col: str | None = "等级", highlight: pd.
     """A Styler: grade badge colours, 2-decimal numbers, an optional highlighted row mask."""
     sty = df.style
     floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    sty = sty.format(na_rep="—")  # never "None" or "nan" on screen
     if floats:
         sty = sty.format({c: f"{{:.{decimals}f}}" for c in floats}, na_rep="—")
     if grade_col and grade_col in df.columns:
@@ -107,3 +108,11 @@ def flash(key: str) -> None:
     """Show (once) a success message a previous run left under ``key``."""
     if key in st.session_state:
         st.success(st.session_state.pop(key))
+
+
+def nullable_numbers(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Columns that may be empty, as right-aligned 2-decimal text with "—" (a grid shows "None" otherwise)."""
+    df = df.copy()
+    for c in columns:
+        df[c] = [("—" if pd.isna(v) else f"{float(v):.2f}") for v in df[c]]
+    return df, {c: st.column_config.TextColumn(c, alignment="right") for c in columns}

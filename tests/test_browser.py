@@ -102,7 +102,15 @@ def login(page, url: str, username: str) -> None:
 
 
 def open_page(page, name: str) -> None:
-    page.locator("[data-testid='stSidebarNav']").get_by_text(TITLES[name], exact=True).click()
+    link = page.locator("[data-testid='stSidebarNav']").get_by_text(TITLES[name], exact=True)
+    heading = page.get_by_role("heading", name=TITLES[name], exact=True).first
+    for _ in range(3):  # a click that lands while the previous page still reruns can be lost
+        link.click()
+        try:
+            heading.wait_for(timeout=15_000)
+            break
+        except playwright.TimeoutError:
+            continue
     settle(page, TITLES[name])
 
 

@@ -71,9 +71,11 @@ if not user.is_office:
 
 st.caption(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。"
            + ("点击一行查看单位详情。" if user.is_office else "黄色底为本单位。"))
+shown, nullable = ui.nullable_numbers(shown, ["分数变化", "自评分", "自评差"])
+# a unit user sees the whole group at once, so its highlighted row is never hidden below the fold
 event = st.dataframe(ui.styled(shown, highlight=own), hide_index=True, width="stretch",
-                     height=min(38 * (len(shown) + 1) + 2, 720), on_select="rerun",
-                     selection_mode="single-row", key="ranking.table")
+                     height=min(35 * (len(shown) + 1) + 3, 720 if user.is_office else 3600), on_select="rerun",
+                     selection_mode="single-row", key="ranking.table", column_config=nullable)
 
 picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
 if picked:
