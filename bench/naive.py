@@ -1,7 +1,8 @@
 """The naive baseline: what one would write first with pandas — one Python call per unit.
 
-It reads the same current values from the store, then ``groupby("unit_code").apply`` scores each
-unit item by item with plain Python scalars, following SPEC's rules and aggregation order.  It
+It reads the same current values from the store, then ``groupby("unit_code").apply`` walks each
+unit's rows one by one (``iterrows``, SPEC's "pandas row by row") and scores the unit item by item
+with plain Python scalars, following SPEC's rules and aggregation order.  It
 shares nothing with the engine but the parsed scheme object (rule parameters), so agreeing
 totals are also an independent check of the engine.
 """
@@ -116,7 +117,7 @@ def naive_totals(store, scheme, period: str) -> pd.Series:
 
     def per_unit(df: pd.DataFrame) -> float:
         grp = df["grp"].iloc[0]
-        values = {ind: (val, na) for ind, val, na in zip(df["indicator"], df["value"], df["is_na"])}
+        values = {row["indicator"]: (row["value"], row["is_na"]) for _, row in df.iterrows()}
         group_best = {code: best.get((grp, code), 0.0) for code in scheme.indicators}
         return score_unit(values, scheme, adjusted.get(df.name, {}), group_best)
 

@@ -7,7 +7,6 @@ Explanations are built only for the units someone looks at.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -171,6 +170,13 @@ def score(store, periods: list[str] | None = None) -> Scores:
         con.close()
 
 
+# The current_submissions view, with the period filter applied before the window (period is a
+# partition key, so this is the same result, without ranking every quarter ever uploaded).
+_CURRENT_SUBMISSIONS = """
+    SELECT s.* FROM submissions s JOIN batches b USING (batch_id) WHERE b.rolled_back_at IS NULL {where}
+    QUALIFY row_number() OVER (PARTITION BY s.unit_code, s.period ORDER BY s.batch_id DESC) = 1"""
+
+
 def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     where, params = "", []
     if periods is not None:
@@ -178,30 +184,36 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
             return Scores([], _empty_units())
         where = f"WHERE period IN ({', '.join('?' * len(periods))})"
         params = list(periods)
+    applies = pd.DataFrame([(s.id, g, s.period_from, s.period_to) for s in schemes for g in s.groups],
+                           columns=["scheme", "grp", "p_from", "p_to"])
+    con.register("score_applies", applies)
+    # One row per scored (unit, period), ordered so that each scheme's rows are contiguous.
     keys = con.execute(f"""
-        WITH k AS (
-            SELECT unit_code, period, self_score FROM current_submissions {where}
-            UNION ALL
-            SELECT DISTINCT unit_code, period, NULL FROM adjustments {where})
-        SELECT k.unit_code, u.unit_name, u.grp AS "group", k.period, max(k.self_score) AS self_score
-        FROM k JOIN units u USING (unit_code)
-        GROUP BY ALL ORDER BY k.period, u.grp, k.unit_code""", params + params).df()
-    keys["scheme"] = None
-    for s in schemes:
-        mask = keys["group"].isin(s.groups) & (keys["period"] >= s.period_from) & (keys["period"] <= s.period_to)
-        keys.loc[mask, "scheme"] = s.id
-    keys = keys[keys["scheme"].notna()].reset_index(drop=True)
+        SELECT c.unit_code, u.unit_name, u.grp AS "group", c.period, a.scheme, c.self_score, c.batch_id
+        FROM ({_CURRENT_SUBMISSIONS.format(where=where.replace("WHERE", "AND"))}) c JOIN units u USING (unit_code)
+        JOIN score_applies a ON a.grp = u.grp AND c.period BETWEEN a.p_from AND a.p_to
+        UNION ALL  -- units with an adjustment but no submission
+        SELECT j.unit_code, u.unit_name, u.grp, j.period, a.scheme, NULL, NULL
+        FROM (SELECT DISTINCT unit_code, period FROM adjustments {where}) j
+        ANTI JOIN current_submissions c USING (unit_code, period)
+        JOIN units u USING (unit_code)
+        JOIN score_applies a ON a.grp = u.grp AND j.period BETWEEN a.p_from AND a.p_to
+        ORDER BY scheme, period, "group", unit_code""", params + params).df()
+    con.unregister("score_applies")
     if keys.empty:
         return Scores([], _empty_units())
 
+    # The values go to a dense (row × indicator) matrix. The join to row and column numbers is
+    # done in DuckDB so that only numbers cross into Python, never 7 million strings.
     codes = sorted({c for s in schemes for c in s.indicators})
     col_of = {c: j for j, c in enumerate(codes)}
     keys["row"] = np.arange(len(keys))
-    con.register("score_keys", keys[["unit_code", "period", "row"]])
+    con.register("score_keys", keys[["unit_code", "period", "batch_id", "row"]])
     con.register("score_codes", pd.DataFrame({"indicator": codes, "col": np.arange(len(codes))}))
-    vals = con.execute("""
-        SELECT k.row, c.col, v.value, v.is_na FROM current_values v
-        JOIN score_keys k USING (unit_code, period) JOIN score_codes c USING (indicator)""").fetchnumpy()
+    vals = con.execute(f"""
+        SELECT k.row * {len(codes)} + c.col AS pos, v.value, v.is_na FROM indicator_values v
+        JOIN score_keys k USING (batch_id, unit_code, period) JOIN score_codes c USING (indicator)
+        {where.replace("period", "v.period")}""", params).fetchnumpy()
     adjs = con.execute("""
         SELECT k.row, a.item_id, a.points, a.reason, a.actor, a.adjusted_at FROM adjustments a
         JOIN score_keys k USING (unit_code, period)
@@ -210,27 +222,27 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     con.unregister("score_keys")
     con.unregister("score_codes")
 
-    matrix = np.full((len(keys), len(codes)), np.nan)
-    na_matrix = np.zeros((len(keys), len(codes)), dtype=bool)
-    r, c = vals["row"].astype(np.int64), vals["col"].astype(np.int64)
-    matrix[r, c] = np.asarray(vals["value"], dtype=float)
-    na_matrix[r, c] = np.asarray(vals["is_na"], dtype=bool)
-    matrix[na_matrix] = np.nan
+    # column-major, so that each indicator's values are one contiguous array
+    matrix = np.full((len(keys), len(codes)), np.nan, order="F")
+    na_matrix = np.zeros((len(keys), len(codes)), dtype=bool, order="F")
+    pos = np.asarray(vals["pos"], dtype=np.int64)
+    is_na = np.asarray(vals["is_na"], dtype=bool)
+    rows, cols_ = np.divmod(pos, len(codes))
+    matrix[rows, cols_] = np.where(is_na, np.nan, np.asarray(vals["value"], dtype=float))
+    na_matrix[rows, cols_] = is_na
 
     blocks, frames = [], []
     adj_rows = adjs["row"].to_numpy(dtype=np.int64)
-    row_pos = np.full(len(keys), -1, dtype=np.int64)  # row in keys -> row in its block
-    for s in schemes:
-        rows = np.flatnonzero(keys["scheme"].to_numpy() == s.id)
-        if len(rows) == 0:
-            continue
-        block_keys = keys.iloc[rows].reset_index(drop=True)
-        cols = {code: matrix[rows, col_of[code]] for code in s.indicators}
-        na = {code: na_matrix[rows, col_of[code]] for code in s.indicators}
-        row_pos[:] = -1
-        row_pos[rows] = np.arange(len(rows))
-        mine = row_pos[adj_rows] >= 0
-        block_adjs = adjs[mine].assign(row=row_pos[adj_rows[mine]])
+    scheme_ids = keys["scheme"].to_numpy()
+    by_id = {s.id: s for s in schemes}
+    bounds = np.flatnonzero(np.r_[True, scheme_ids[1:] != scheme_ids[:-1], True])
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        s = by_id[scheme_ids[start]]
+        block_keys = keys.iloc[start:stop].reset_index(drop=True)
+        cols = {code: matrix[start:stop, col_of[code]] for code in s.indicators}
+        na = {code: na_matrix[start:stop, col_of[code]] for code in s.indicators}
+        mine = (adj_rows >= start) & (adj_rows < stop)
+        block_adjs = adjs[mine].assign(row=adj_rows[mine] - start)
         block, units = score_block(s, block_keys, cols, na, block_adjs)
         blocks.append(block)
         frames.append(units)
@@ -240,12 +252,15 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
 def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> tuple[Block, pd.DataFrame]:
     """Score the rows of one scheme; ``adjs`` has row (0-based), item_id, points, reason, actor, at."""
     n = len(keys)
-    groups = pd.factorize(keys["group"].astype(str) + "|" + keys["period"].astype(str))[0]
+    group_ids, period_ids = pd.factorize(keys["group"])[0], pd.factorize(keys["period"])[0]
+    groups = group_ids * (period_ids.max(initial=0) + 1) + period_ids  # one id per (group, period)
     items = s.items
     computed = np.zeros((n, len(items)))
     status = np.zeros((n, len(items)), dtype=np.int8)
+    filled = {code: np.nan_to_num(x, nan=0.0) for code, x in cols.items()}
+    missing = {code: np.isnan(x) & ~na[code] for code, x in cols.items()}
     for j, item in enumerate(items):
-        computed[:, j], status[:, j] = _score_item(item, cols, na, groups)
+        computed[:, j], status[:, j] = _score_item(item, filled, missing, na, groups)
 
     points = computed.copy()
     item_index = {it.id: j for j, it in enumerate(items)}
@@ -310,24 +325,21 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     return block, units
 
 
-class _Adjustments(Mapping):
-    """(row, item index) -> the adjustment record (a dict), built only when someone looks at it."""
+class _Adjustments:
+    """(row, item index) -> the adjustment record (a dict), looked up only when someone reads one."""
 
     def __init__(self, frame: pd.DataFrame, rows: np.ndarray, cols: np.ndarray):
-        self._frame = frame
-        self._at = {key: k for k, key in enumerate(zip(rows.tolist(), cols.tolist()))}
+        self._frame, self._rows, self._cols = frame, rows, cols
 
     def __getitem__(self, key):
-        return self._frame.iloc[[self._at[key]]].to_dict("records")[0]
-
-    def __iter__(self):
-        return iter(self._at)
-
-    def __len__(self):
-        return len(self._at)
+        hit = np.flatnonzero((self._rows == key[0]) & (self._cols == key[1]))
+        if not len(hit):
+            raise KeyError(key)
+        return self._frame.iloc[[hit[0]]].to_dict("records")[0]
 
 
-def _score_item(item: Item, cols, na, groups) -> tuple[np.ndarray, np.ndarray]:
+def _score_item(item: Item, filled, missing, na, groups) -> tuple[np.ndarray, np.ndarray]:
+    """Points and status of one item for every row; ``filled`` has 0 where a value is absent."""
     n = len(groups)
     rule = item.rule
     if rule.type_name == "manual":
@@ -337,8 +349,7 @@ def _score_item(item: Item, cols, na, groups) -> tuple[np.ndarray, np.ndarray]:
     is_missing = np.zeros(n, dtype=bool)
     for code in reads:
         is_na |= na[code]
-        is_missing |= np.isnan(cols[code]) & ~na[code]
-    filled = {code: np.nan_to_num(cols[code], nan=0.0) for code in reads}
+        is_missing |= missing[code]
     rule_na = rule.na_mask(filled)
     if rule_na is not None:
         is_na |= rule_na & ~is_missing

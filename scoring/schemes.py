@@ -159,10 +159,10 @@ class Scheme:
         return group in self.groups and self.period_from <= period <= self.period_to
 
     def grade_of(self, totals: np.ndarray) -> np.ndarray:
-        out = np.full(len(totals), self.grades[-1].name, dtype=object)
-        for g in reversed(self.grades):
-            out = np.where(totals >= g.min - 1e-9, g.name, out)
-        return out
+        """The grade of each total: the first (highest) grade whose minimum it reaches."""
+        mins = np.array([g.min for g in self.grades])
+        below = (np.asarray(totals, dtype=float)[:, None] < mins[None, :] - 1e-9).sum(axis=1)
+        return np.array([g.name for g in self.grades], dtype=object)[np.minimum(below, len(mins) - 1)]
 
     @property
     def lowest_grade(self) -> str:
