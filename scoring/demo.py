@@ -141,7 +141,7 @@ class _Gen:
         self.p = {k: np.array([d[k] for d in prof], float) for k in prof[0]} if n else {}
 
         # latent quality: level, trend (some improve, some decline), quarterly noise
-        base = 0.12 + 0.82 * rng.beta(3.2, 1.9, n)
+        base = 0.06 + 0.84 * rng.beta(2.6, 2.0, n)
         slope = rng.normal(0.025, 0.06, n)   # slight overall improvement
         movers = rng.random(n) < 0.25
         slope[movers] += rng.choice([-0.16, 0.16], movers.sum())
@@ -631,7 +631,7 @@ def _seed_manual_points(store) -> None:
         for item in s.items:
             if item.rule.type_name != "manual" or item.max is None or mine.empty:
                 continue
-            share = rng.uniform(0.55, 1.0, len(mine)) if item.kind == "item" else rng.uniform(0, 0.6, len(mine))
+            share = rng.uniform(0.4, 0.95, len(mine)) if item.kind == "item" else rng.uniform(0, 0.5, len(mine))
             points = np.round(item.max * share * 2) / 2  # in half points, as panels score
             keep = ~((mine["period"] == latest).to_numpy() & (rng.random(len(mine)) < 0.15))
             frames.append(pd.DataFrame({"unit_code": mine["unit_code"].to_numpy()[keep],
