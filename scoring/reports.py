@@ -57,7 +57,7 @@ def failing(ranked_period: pd.DataFrame) -> pd.DataFrame:
 def item_losses(scores: engine.Scores, period: str, group: str | None = None) -> pd.DataFrame:
     """Per item: mean points, mean points lost and how many units lost any, largest loss first."""
     items = scores.items
-    items = items[(items["period"] == period) & (items["kind"] == "item")]
+    items = items[(items["period"] == period) & (items["kind"] == "item") & (items["status"] != "na")]
     if group is not None:
         items = items[items["group"] == group]
     items = items.assign(lost=(items["max"] - items["points"]).clip(lower=0), any_lost=items["points"] < items["max"] - 1e-9)
@@ -225,3 +225,19 @@ def _same(x, y) -> bool:
     if (x is None or (isinstance(x, float) and pd.isna(x))) and (y is None or (isinstance(y, float) and pd.isna(y))):
         return True
     return x == y
+
+
+def where_to_gain(detail: dict) -> pd.DataFrame:
+    """A unit's items from ``Scores.explain``, largest loss first: the "where to gain" list.
+
+    Points lost count only for scored items that apply: a 不适用 item loses nothing (its max left
+    the applicable total), and bonus and penalty items have no loss (``lost`` is NaN).
+    """
+    items = pd.DataFrame(detail["items"])
+    sections = {s["id"]: s["name"] for s in detail["sections"]}
+    items["section"] = items["section_id"].map(sections).fillna(
+        items["kind"].map({"bonus": "加分项", "penalty": "扣分项"}))
+    lost = (items["max"].astype(float) - items["points"]).clip(lower=0)
+    items["lost"] = lost.where(items["kind"] == "item").where(items["status"] != "na", 0.0)
+    items["status_label"] = items["status"].map(engine.STATUS_LABELS)
+    return items.sort_values(["lost", "section"], ascending=[False, True], na_position="last", ignore_index=True)

@@ -89,3 +89,14 @@ def test_adjustment_out_of_range_is_refused(store, points):
     submit(store, "2025Q3", {"U1": GOOD})
     with pytest.raises(InputError, match="超出范围"):
         adjust(store, CLI_OFFICE, "U1", "2025Q3", "site.review", points, "x")
+
+
+def test_where_to_gain_puts_real_losses_first_and_na_loses_nothing(store):
+    from scoring.reports import where_to_gain
+    submit(store, "2025Q3", {"U2": WEAK})
+    items = where_to_gain(engine.score(store, ["2025Q3"]).explain("U2", "2025Q3"))
+    lost = dict(zip(items["item_id"], items["lost"]))
+    assert lost["org.budget"] == 0  # 不适用: nothing lost, the max left the applicable total
+    assert items["lost"].iloc[0] == 5 and set(items["item_id"][:2]) == {"site.reply", "site.review"}
+    assert lost["site.links"] == 4 and lost["site.reply"] == 5
+    assert items["lost"][items["kind"] != "item"].isna().all()

@@ -4,7 +4,6 @@ import streamlit as st
 
 from dashboard import charts, state, ui
 from scoring import adjustments, periods, ranking, reports
-from scoring.engine import STATUS_LABELS
 
 user = state.user()
 st.title("单位详情")
@@ -66,13 +65,7 @@ if row["n_missing"]:
 
 # -- where to gain ---------------------------------------------------------------------------
 st.subheader("失分明细(按失分从多到少)")
-items = pd.DataFrame(detail["items"])
-sections = {s["id"]: s["name"] for s in detail["sections"]}
-items["section"] = items["section_id"].map(sections).fillna(items["kind"].map({"bonus": "加分项", "penalty": "扣分项"}))
-items["lost"] = (items["max"] - items["points"]).clip(lower=0)
-items.loc[items["kind"] != "item", "lost"] = float("nan")
-items["status_label"] = items["status"].map(STATUS_LABELS)
-items = items.sort_values(["lost", "section"], ascending=[False, True], na_position="last")
+items = reports.where_to_gain(detail)
 only_lost = st.toggle("只看失分项", value=True, key="detail.only_lost")
 shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["status"] != "ok")] if only_lost else items
 table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
