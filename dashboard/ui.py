@@ -63,6 +63,21 @@ def styled(df: pd.DataFrame, *, grade_col: str | None = "等级", highlight: pd.
     return sty
 
 
+def grade_badges(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, dict]:
+    """The grade column as coloured badges through column_config (a Styler costs ~0.1 s per 1,000 rows)."""
+    df = df.copy()
+    df[column] = [[g] if isinstance(g, str) and g else [] for g in df[column]]
+    names = list(GRADE_COLORS)
+    config = {column: st.column_config.MultiselectColumn(
+        column, options=names, color=[GRADE_COLORS[g] for g in names], width="small")}
+    return df, config
+
+
+def highlighted(df: pd.DataFrame, mask: pd.Series):
+    """A Styler that marks the rows of ``mask`` (a unit user's own row)."""
+    return styled(df, grade_col=None, highlight=mask)
+
+
 def fmt2(x) -> str:
     return "—" if x is None or pd.isna(x) else f"{float(x):.2f}"
 

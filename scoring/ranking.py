@@ -110,15 +110,19 @@ def annual(store, year: int, group: str | None = None, actor: User = CLI_OFFICE,
     return out.drop(columns="period").sort_values(["group", "rank", "unit_code"], ignore_index=True)
 
 
-def unit_history(store, unit_code: str, actor: User = CLI_OFFICE,
-                 scores: engine.Scores | None = None) -> pd.DataFrame:
-    """One unit over all quarters: total, rank of n, grade, group mean and best."""
+def unit_history(store, unit_code: str, actor: User = CLI_OFFICE, scores: engine.Scores | None = None,
+                 ranked: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One unit over all quarters: total, rank of n, grade, group mean and best.
+
+    ``ranked`` (``ranked_history`` of every period), when the caller already has it, saves ranking
+    every quarter again.
+    """
     require_unit_access(actor, unit_code)
-    if scores is None:
-        scores = engine.score(store)
-    ranked = ranked_history(scores)
-    stats = ranked.groupby(["period", "group"])["total"].agg(group_mean="mean", group_best="max").reset_index()
-    mine = ranked[ranked["unit_code"] == unit_code].merge(stats, on=["period", "group"], how="left")
+    if ranked is None:
+        ranked = ranked_history(scores if scores is not None else engine.score(store))
+    mine = ranked[ranked["unit_code"] == unit_code]
+    peers = ranked[ranked["period"].isin(mine["period"]) & ranked["group"].isin(mine["group"])]
+    stats = peers.groupby(["period", "group"])["total"].agg(group_mean="mean", group_best="max").reset_index()
+    mine = mine.merge(stats, on=["period", "group"], how="left")
     mine["group_mean"] = engine.round2(mine["group_mean"])
     return mine.sort_values("period", ignore_index=True)
-

@@ -45,7 +45,7 @@ if not risers.empty or not fallers.empty:
 view = rows.assign(
     rank_label=[ranking.rank_label(r, t) for r, t in zip(rows["rank"], rows["tied"])],
     change=[ranking.change_label(c) for c in rows["rank_change"]],
-    self_flag=["⚠ 相差≥5分" if f else "" for f in rows["self_gap_flag"]],
+    self_flag=["⚠ 需核对" if f else "" for f in rows["self_gap_flag"]],
 )
 if grades:
     view = view[view["grade"].isin(grades)]
@@ -71,11 +71,13 @@ if not user.is_office:
 
 st.caption(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。"
            + ("点击一行查看单位详情。" if user.is_office else "黄色底为本单位。"))
-shown, nullable = ui.nullable_numbers(shown, ["分数变化", "自评分", "自评差"])
+shown, config = ui.nullable_numbers(shown, ["分数变化", "自评分", "自评差"])
+shown, badges = ui.grade_badges(shown, "等级")
+config.update(badges, 总分=st.column_config.NumberColumn("总分", format="%.2f"))
 # a unit user sees the whole group at once, so its highlighted row is never hidden below the fold
-event = st.dataframe(ui.styled(shown, highlight=own), hide_index=True, width="stretch",
+event = st.dataframe(ui.highlighted(shown, own) if own is not None else shown, hide_index=True, width="stretch",
                      height=min(35 * (len(shown) + 1) + 3, 720 if user.is_office else 3600), on_select="rerun",
-                     selection_mode="single-row", key="ranking.table", column_config=nullable)
+                     selection_mode="single-row", key="ranking.table", column_config=config)
 
 picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
 if picked:
@@ -91,8 +93,9 @@ if picked:
 export = ui.table(view, {"rank": "名次", "tied": "并列", **{k: v for k, v in columns.items() if k != "rank_label"}})
 export["并列"] = export["并列"].map({True: "是", False: ""})
 d1, d2, _ = st.columns([1, 1, 4])
-d1.download_button("下载 CSV", exports.to_csv_bytes(export), file_name=f"排名_{group}_{period}.csv",
+# the files are made only when someone clicks (a callable runs on the click, not on every rerun)
+d1.download_button("下载 CSV", lambda: exports.to_csv_bytes(export), file_name=f"排名_{group}_{period}.csv",
                    mime="text/csv", key="ranking.csv")
-d2.download_button("下载 Excel", exports.to_xlsx_bytes({f"{group}{period}": export}),
+d2.download_button("下载 Excel", lambda: exports.to_xlsx_bytes({f"{group}{period}": export}),
                    file_name=f"排名_{group}_{period}.xlsx", key="ranking.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -26,7 +26,7 @@ else:
     c1.text_input("单位", names.get(code, code), disabled=True, key="detail.own")
 
 # The library refuses another unit's history for a unit account (the UI only follows).
-history = ranking.unit_history(state.store(), code, user, scores=state.scores())
+history = ranking.unit_history(state.store(), code, user, ranked=state.ranked())
 if history.empty:
     ui.no_data("该单位暂无考评结果。")
 unit_periods = history["period"].tolist()
