@@ -41,7 +41,8 @@ if history.empty:
     st.caption("还没有上传过数据。")
 else:
     shown = history.assign(periods_text=history["periods"].map("、".join),
-                           units_text=[f"{len(u)}个" if len(u) > 3 else "、".join(u) for u in history["units"]])
+                           units_text=[f"{len(u)}个" if len(u) > 3 else "、".join(u) for u in history["units"]],
+                           rolled_back_by=history["rolled_back_by"].fillna(""))
     st.dataframe(ui.table(shown, {"batch_id": "批次号", "file_name": "文件名", "uploaded_by": "上传人",
                                   "uploaded_at": "上传时间", "n_rows": "行数", "periods_text": "季度",
                                   "units_text": "单位", "status": "状态", "rolled_back_by": "回滚人"}),
