@@ -59,49 +59,40 @@ class Scores:
                 return block, int(hit[0])
         return None
 
+    def _long(self, width, labels, values) -> list[pd.DataFrame]:
+        """One row per (unit, period, thing): key columns repeated, per-thing labels tiled."""
+        frames = []
+        for b in self.blocks:
+            n, k = len(b.keys), width(b)
+            if n == 0:
+                continue
+            frame = {c: np.repeat(b.keys[c].to_numpy(), k) for c in ("unit_code", "period", "group")}
+            frame.update({c: np.tile(v, n) for c, v in labels(b).items()})
+            frame.update(values(b))
+            frames.append(pd.DataFrame(frame))
+        return frames
+
     @cached_property
     def items(self) -> pd.DataFrame:
         """Long table of item results: unit_code, period, item_id, kind, section_id, points, max, status."""
-        frames = []
-        for b in self.blocks:
-            n, k = b.points.shape
-            if n == 0:
-                continue
-            frames.append(pd.DataFrame({
-                "unit_code": np.repeat(b.keys["unit_code"].to_numpy(), k),
-                "period": np.repeat(b.keys["period"].to_numpy(), k),
-                "group": np.repeat(b.keys["group"].to_numpy(), k),
-                "scheme": b.scheme.id,
-                "item_id": np.tile([i.id for i in b.items], n),
-                "name": np.tile([i.name for i in b.items], n),
-                "kind": np.tile([i.kind for i in b.items], n),
-                "section_id": np.tile([i.section_id for i in b.items], n),
-                "points": b.points.ravel(),
-                "max": np.tile([np.nan if i.max is None else i.max for i in b.items], n),
-                "status": STATUS[b.status.ravel()],
-            }))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["unit_code", "period", "group", "scheme", "item_id", "name", "kind",
-                     "section_id", "points", "max", "status"])
+        frames = self._long(lambda b: len(b.items), lambda b: {
+            "scheme": [b.scheme.id] * len(b.items), "item_id": [i.id for i in b.items],
+            "name": [i.name for i in b.items], "kind": [i.kind for i in b.items],
+            "section_id": [i.section_id for i in b.items],
+            "max": [np.nan if i.max is None else i.max for i in b.items],
+        }, lambda b: {"points": b.points.ravel(), "status": STATUS[b.status.ravel()]})
+        columns = ["unit_code", "period", "group", "scheme", "item_id", "name", "kind", "section_id",
+                   "max", "points", "status"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
     @cached_property
     def sections(self) -> pd.DataFrame:
-        frames = []
-        for b in self.blocks:
-            n, k = b.section_points.shape
-            if n == 0:
-                continue
-            frames.append(pd.DataFrame({
-                "unit_code": np.repeat(b.keys["unit_code"].to_numpy(), k),
-                "period": np.repeat(b.keys["period"].to_numpy(), k),
-                "group": np.repeat(b.keys["group"].to_numpy(), k),
-                "section_id": np.tile([s.id for s in b.scheme.sections], n),
-                "name": np.tile([s.name for s in b.scheme.sections], n),
-                "points": b.section_points.ravel(),
-                "max": b.section_caps.ravel(),
-            }))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["unit_code", "period", "group", "section_id", "name", "points", "max"])
+        """Long table of section results: unit_code, period, section_id, name, points, max (its cap)."""
+        frames = self._long(lambda b: len(b.scheme.sections), lambda b: {
+            "section_id": [x.id for x in b.scheme.sections], "name": [x.name for x in b.scheme.sections],
+        }, lambda b: {"points": b.section_points.ravel(), "max": b.section_caps.ravel()})
+        columns = ["unit_code", "period", "group", "section_id", "name", "points", "max"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
     def explain(self, unit_code: str, period: str) -> dict | None:
         """Item by item, with a Chinese sentence each; None when the unit has no result."""

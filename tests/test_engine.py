@@ -100,3 +100,16 @@ def test_where_to_gain_puts_real_losses_first_and_na_loses_nothing(store):
     assert items["lost"].iloc[0] == 5 and set(items["item_id"][:2]) == {"site.reply", "site.review"}
     assert lost["site.links"] == 4 and lost["site.reply"] == 5
     assert items["lost"][items["kind"] != "item"].isna().all()
+
+
+def test_long_tables_agree_with_the_explanation(store):
+    submit(store, "2025Q3", {"U1": GOOD, "U2": WEAK})
+    scores = engine.score(store, ["2025Q3"])
+    for unit in ("U1", "U2"):
+        detail = scores.explain(unit, "2025Q3")
+        items = scores.items[scores.items["unit_code"] == unit]
+        signed = [-p if k == "penalty" else p for p, k in zip(items["points"], items["kind"])]
+        assert signed == pytest.approx([it["points"] for it in detail["items"]])
+        assert items["status"].tolist() == [it["status"] for it in detail["items"]]
+        sections = scores.sections[scores.sections["unit_code"] == unit]
+        assert sections["max"].tolist() == [s["max"] for s in detail["sections"]]
