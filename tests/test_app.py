@@ -143,6 +143,13 @@ def test_ranking_filter_and_search(shared_db, monkeypatch):
     assert all(name[1:3] in n for n in found["单位名称"])
 
 
+def test_bulletin_and_score_table_buttons_for_the_office_only(shared_db, monkeypatch, unit_user):
+    monkeypatch.setenv("KAOPING_DB", str(shared_db))
+    labels = lambda at: [d.proto.label for d in at.get("download_button")]  # noqa: E731
+    assert {"生成通报(Word)", "逐项得分表(Excel)", "下载 CSV", "下载 Excel"} <= set(labels(app(OFFICE, "ranking")))
+    assert "生成通报(Word)" not in labels(app(unit_user, "ranking"))
+
+
 def test_unit_user_sees_own_group_with_own_row(shared_db, monkeypatch, unit_user):
     monkeypatch.setenv("KAOPING_DB", str(shared_db))
     at = app(unit_user, "ranking")

@@ -157,6 +157,16 @@ def test_office_every_page_and_upload(server, browser):
     settle(page)
     assert_no_traceback(page)
     shot(page, "office_upload_done")
+
+    # the quarter's 通报, one click on 排名: a Word file that opens and names the quarter
+    open_page(page, "ranking")
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="生成通报(Word)").click()
+    path = ARTIFACTS / "bulletin.docx"
+    download.value.save_as(path)
+    import docx
+    text = "\n".join(p.text for p in docx.Document(path).paragraphs)
+    assert "政务公开" in text and "通报" in text and "一、总体情况" in text
     page.close()
 
 

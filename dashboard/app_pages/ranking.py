@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import exports, ranking, reports
+from scoring import bulletin, exports, periods, ranking, reports
 
 user = state.user()
 st.title("排名")
@@ -99,3 +99,14 @@ d1.download_button("下载 CSV", lambda: exports.to_csv_bytes(export), file_name
 d2.download_button("下载 Excel", lambda: exports.to_xlsx_bytes({f"{group}{period}": export}),
                    file_name=f"排名_{group}_{period}.xlsx", key="ranking.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+if user.is_office:  # the quarter's 通报 and score table, for every group, made on the click
+    st.subheader("季度通报")
+    st.caption(f"{periods.label(period)}全市考评通报(Word,含图表与附件)和各组逐项得分表(Excel)。生成通报约需10秒。")
+    b1, b2, _ = st.columns([1.4, 1.4, 3.2])
+    b1.download_button("生成通报(Word)", lambda: bulletin.bulletin_bytes(state.store(), period, user),
+                       file_name=f"{periods.label(period)}政务公开考评通报.docx", key="ranking.bulletin",
+                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    b2.download_button("逐项得分表(Excel)", lambda: bulletin.score_table_xlsx(state.store(), period, user),
+                       file_name=f"{periods.label(period)}考评得分表.xlsx", key="ranking.score_table",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
