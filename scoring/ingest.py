@@ -572,7 +572,7 @@ class _Checker:
 
     # one entry per data row: unit, period, scheme, access, self score ---------------------------------
     def rows(self):
-        t, cells, rn = self.t, self.t.cells, self.t.row_numbers
+        cells, rn = self.t.cells, self.t.row_numbers
         n = len(rn)
         ju, jp = self.role["unit"], self.role["period"]
         self.unit_raw, self.period_raw = cells[:, ju], cells[:, jp]

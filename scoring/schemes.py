@@ -223,7 +223,7 @@ def _parse_rule(raw, path, max_, indicators, errors) -> Rule | None:
         if key != "type" and key not in known:
             errors.add(f"{path}.{key}", f"{rtype} 规则没有参数「{key}」,可用参数:{'、'.join(sorted(known)) or '无'}")
             ok = False
-    for name, default, required in cls.params():
+    for name, _default, required in cls.params():
         value = raw.get(name)
         if value is None:
             if required:

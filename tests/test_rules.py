@@ -164,7 +164,6 @@ unit_values = st.fixed_dictionaries({
 
 
 def score_frame(rows, order):
-    n = len(rows)
     keys = pd.DataFrame({"unit_code": [f"u{i}" for i in order], "unit_name": "x", "group": "市直部门",
                          "period": "2025Q3", "scheme": SCHEME.id, "self_score": np.nan})
     cols, na = {}, {}

@@ -1,5 +1,4 @@
 """核定 (office): set an item's points for a unit and period with a reason; every adjustment listed."""
-import pandas as pd
 import streamlit as st
 
 from dashboard import state, ui
