@@ -169,7 +169,13 @@ def _read_csv(data: bytes, table: Table) -> list[list[str]] | None:
     except csv.Error as exc:
         table.problems.append(_file_problem(f"CSV 格式错误,无法读取:{exc}"))
         return None
-    return [[c.strip() for c in r] for r in rows]
+    # most exports have no padding at all: one scan of the text spares stripping every cell
+    padded = (_PADDING_TAB if table.delimiter == "\t" else _PADDING).search(text)
+    return [[c.strip() for c in r] for r in rows] if padded else rows
+
+
+_PADDING = re.compile(r"[^\S\r\n]")        # whitespace other than line breaks
+_PADDING_TAB = re.compile(r"[^\S\r\n\t]")  # ... and other than the tab delimiter
 
 
 def _xlsx_text(value, number_format) -> str:
@@ -320,14 +326,18 @@ def _parse_token(text: str) -> tuple[float, bool, bool, float, bool]:
 def _tokens(cells: np.ndarray):
     """Parse distinct texts once (pd.factorize), then spread to every cell: arrays per cell."""
     codes, uniques = pd.factorize(cells)
-    parsed = [_parse_token(u) for u in uniques]
-    if parsed:
-        num, is_num, pct, boolv, na = (np.array(x) for x in zip(*parsed))
-    else:
-        num = boolv = np.zeros(0)
-        is_num = pct = na = np.zeros(0, dtype=bool)
-    return (num.astype(float)[codes], is_num.astype(bool)[codes], pct.astype(bool)[codes],
-            boolv.astype(float)[codes], na.astype(bool)[codes])
+    texts = pd.Series(uniques, dtype=object)
+    # plain decimals (most cells) in one vectorised pass; everything else through _parse_token
+    plain = texts.str.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?").fillna(False).to_numpy(dtype=bool)
+    num = np.full(len(texts), np.nan)
+    num[plain] = pd.to_numeric(texts[plain]).to_numpy(dtype=float)
+    is_num = plain & np.isfinite(num)
+    pct = np.zeros(len(texts), dtype=bool)
+    na = np.zeros(len(texts), dtype=bool)
+    boolv = texts.map(BOOL_TOKENS).to_numpy(dtype=float, copy=True)
+    for k in np.flatnonzero(~is_num):
+        num[k], is_num[k], pct[k], boolv[k], na[k] = _parse_token(uniques[k])
+    return num[codes], is_num[codes], pct[codes], boolv[codes], na[codes]
 
 
 @dataclass
