@@ -841,14 +841,16 @@ def _noop_result(checked: Checked, batch_id: int) -> IngestResult:
 
 def ingest(store, data: bytes, file_name: str, actor: User) -> IngestResult:
     """Validate and store an upload as one batch; raise :class:`UploadRejected` if it has problems."""
-    checked = check_upload(store, data, file_name, actor)
-    if not checked.ok:
-        raise UploadRejected(checked.title, checked.problems, checked)
-    return write_batch(store, checked, actor)
+    return write_batch(store, check_upload(store, data, file_name, actor), actor)
 
 
 def write_batch(store, checked: Checked, actor: User) -> IngestResult:
-    """Write a checked, problem-free upload as one batch in one transaction (no-op if identical)."""
+    """Write a checked, problem-free upload as one batch in one transaction (no-op if identical).
+
+    A check with problems is refused here too, so that no caller can write half a file.
+    """
+    if not checked.ok:
+        raise UploadRejected(checked.title, checked.problems, checked)
     periods_ = checked.periods
     units_ = checked.units
     summary = (f"{checked.rows}行,{len(checked.values)}个数值,{len(units_)}个单位,"

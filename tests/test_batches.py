@@ -281,3 +281,12 @@ def test_sigkill_mid_write_leaves_no_partial_batch(tmp_path):
     # and the database still takes writes
     with Store(path) as store:
         assert not ingest(store, wide({"SZ001": 1}), "after.csv", CLI_OFFICE).noop
+
+
+def test_a_rejected_check_cannot_be_written(bstore):
+    from scoring.ingest import UploadRejected, check_upload, write_batch
+    checked = check_upload(bstore, wide({"SZ001": 10}, period="2025Q9"), "bad.csv", CLI_OFFICE)
+    assert not checked.ok
+    with pytest.raises(UploadRejected):
+        write_batch(bstore, checked, CLI_OFFICE)
+    assert bstore.one("SELECT count(*) FROM batches")[0] == 0
