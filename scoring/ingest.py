@@ -587,7 +587,7 @@ class _Checker:
         ju, jp = self.role["unit"], self.role["period"]
         self.unit_raw, self.period_raw = cells[:, ju], cells[:, jp]
         registry = self.store.df("SELECT unit_code, grp FROM units")
-        group_of = dict(zip(registry["unit_code"], registry["grp"]))
+        group_of = dict(zip(registry["unit_code"].tolist(), registry["grp"].tolist()))
         upper: dict[str, str | None] = {}
         for code in group_of:
             upper[code.upper()] = None if code.upper() in upper else code
