@@ -59,7 +59,7 @@ def cmd_init(store, args, actor):
     if args.demo:
         from .demo import seed_demo
 
-        print(seed_demo(store, Path(args.data)))
+        print(seed_demo(store))
     else:
         print(f"数据库已就绪:{store.path}")
         if not store.one("SELECT count(*) FROM users WHERE role = 'office'")[0]:
@@ -253,7 +253,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("init", cmd_init, "创建数据库;--demo 载入演示数据和演示账号")
     p.add_argument("--demo", action="store_true", help="载入演示数据和演示账号")
-    p.add_argument("--data", default="data", help=argparse.SUPPRESS)
     command("units", cmd_units, "载入或更新单位名录(CSV)").add_argument("file", help="单位名录文件")
     command("scheme", cmd_scheme, "校验并加载考评表(YAML)").add_argument("file", help="考评表 YAML 文件")
     command("ingest", cmd_ingest, "校验并导入上报数据(CSV/XLSX)").add_argument("file", help="上报文件")

@@ -39,6 +39,7 @@ declared type (generic fallback).  Only numpy, pandas (and the caller's parsed Y
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -576,11 +577,12 @@ def demo_uploads(units: pd.DataFrame, schemes: dict[str, dict], periods=None,
 MANUAL_REASON = "考评组季度集中评定(演示数据)"
 
 
-def seed_demo(store, data_dir="data") -> str:
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the shipped tables and registry
+
+
+def seed_demo(store, data_dir=DATA_DIR) -> str:
     """Load the demo: the four 2025 schemes, the registry, eight quarters through the real upload
     path, the office's manual assessments, demo accounts and third-party problems."""
-    from pathlib import Path
-
     import yaml
 
     from . import accounts, audit, engine
