@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from scoring import accounts
-from scoring.errors import KaopingError
+from scoring.errors import KaopingError, Problems
 
 from . import state
 
@@ -111,9 +111,16 @@ def no_data(message: str = "暂无考评数据:请先在「数据上传」页上
 
 
 def action(fn, *args, **kwargs):
-    """Run a library action; on a KaopingError show its message here and return None."""
+    """Run a library action; on a KaopingError show its message (and every problem) and return None."""
     try:
         return fn(*args, **kwargs)
+    except Problems as exc:
+        st.error(exc.title)
+        table = getattr(exc, "table", None)
+        if table is None:
+            table = pd.DataFrame({"问题": [str(p) for p in exc.problems]})
+        st.dataframe(table, hide_index=True, width="stretch")
+        return None
     except KaopingError as exc:
         st.error(str(exc))
         return None

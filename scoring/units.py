@@ -12,13 +12,18 @@ COLUMNS = ["unit_code", "unit_name", "group", "parent_code"]
 
 
 def read_registry(path) -> pd.DataFrame:
-    from .ingest import decode_bytes, sniff_delimiter  # the same forgiving reader as uploads
-
     with open(path, "rb") as fh:
-        text = decode_bytes(fh.read())
+        return parse_registry(fh.read())
+
+
+def parse_registry(data: bytes) -> pd.DataFrame:
+    """A registry CSV (any encoding an upload may have); every problem named by row and column."""
     import csv
     import io
 
+    from .ingest import decode_bytes, sniff_delimiter  # the same forgiving reader as uploads
+
+    text = decode_bytes(data)
     rows = list(csv.reader(io.StringIO(text), delimiter=sniff_delimiter(text)))
     if not rows:
         raise Problems("单位名录为空", ["第1行:缺少表头 unit_code, unit_name, group, parent_code"])

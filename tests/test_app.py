@@ -253,3 +253,33 @@ def test_unit_marks_own_problem_rectified(db, unit_user):
     next(b for b in at.button if b.label == "标记为已整改").click().run()
     assert_clean(at)
     assert "已标记为已整改" in texts(at)
+
+
+# -- loading a scheme and the registry from the pages --------------------------------------
+def test_office_loads_a_scheme_and_sees_every_problem_of_a_bad_one(db):
+    from tests.conftest import SPEC_SCHEME
+    good = (SPEC_SCHEME.replace("scheme: spec-example", "scheme: 2026-test")
+            .replace("2025Q1", "2026Q1").replace("2025Q4", "2026Q4"))
+    bad = good.replace("[[50, 6], [30, 4], [1, 2]]", "[[1, 2], [50, 6]]").replace("per: 0.5}", "per: 0.5, cap: 1}")
+    at = app(OFFICE, "scheme")
+    at.file_uploader(key="scheme.upload").upload("2026.yaml", bad.encode("utf-8"), "application/x-yaml").run()
+    next(b for b in at.button if b.label == "校验并加载").click().run()
+    assert "2处错误" in at.error[0].value
+    problems = " ".join(frame(at.dataframe[0])["问题"])
+    assert "site.items).rule.tiers:阈值必须从高到低" in problems and "没有参数「cap」" in problems
+    at.file_uploader(key="scheme.upload").upload("2026.yaml", good.encode("utf-8"), "application/x-yaml").run()
+    next(b for b in at.button if b.label == "校验并加载").click().run()
+    assert_clean(at)
+    assert "考评表 2026-test(示例考评表)已加载" in texts(at)
+    assert "示例考评表(市直部门,2026Q1–2026Q4)" in at.selectbox(key="scheme.pick").options
+
+
+def test_office_imports_the_unit_registry(db):
+    csv = "单位代码,单位名称,分组,上级单位代码\nSZ900,市新设局,市直部门,\n".encode("gbk")
+    at = app(OFFICE, "admin")
+    at.file_uploader(key="admin.registry").upload("名录.csv", csv, "text/csv")
+    next(b for b in at.button if b.label == "导入").click().run()
+    assert_clean(at)
+    assert "新增1个" in texts(at)
+    with Store(db) as s:
+        assert s.one("SELECT unit_name FROM units WHERE unit_code = 'SZ900'")[0] == "市新设局"

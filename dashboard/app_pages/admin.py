@@ -19,6 +19,14 @@ with tab_units:
     st.caption(f"共{len(shown)}个单位")
     st.dataframe(ui.table(shown, {"unit_code": "单位代码", "unit_name": "单位名称", "group": "分组",
                                   "parent_code": "上级单位代码"}), hide_index=True, width="stretch", key="admin.units")
+    with st.form("admin.registry_form", clear_on_submit=True):
+        st.markdown("**导入单位名录**(CSV:单位代码, 单位名称, 分组, 上级单位代码;新单位新增,已有单位更新,不删除)")
+        registry_file = st.file_uploader("单位名录文件", type=["csv", "txt"], key="admin.registry")
+        if st.form_submit_button("导入") and registry_file is not None:
+            result = ui.action(lambda: units.save_units(state.store(), units.parse_registry(registry_file.getvalue()), user))
+            if result:
+                st.session_state["admin.msg"] = f"单位名录已更新:新增{result['new']}个,更新{result['changed']}个"
+                st.rerun()
 
 with tab_users:
     users = accounts.list_users(state.store(), user)

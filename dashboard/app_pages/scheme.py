@@ -7,6 +7,22 @@ from scoring import reports, schemes
 user = state.user()
 st.title("考评表")
 
+ui.flash("scheme.msg")
+
+if user.is_office:
+    with st.expander("加载或更新考评表(YAML)", expanded=not schemes.load_schemes(state.store())):
+        st.caption("格式见 README「考评表」一节;同一分组同一季度只能适用一个考评表。有错误时逐条列出位置和字段,不做任何更改。")
+        upload = st.file_uploader("考评表文件", type=["yaml", "yml"], key="scheme.upload")
+        if upload is not None and st.button("校验并加载", key="scheme.load"):
+            from scoring.ingest import decode_bytes
+
+            loaded_now = ui.action(lambda: schemes.save_scheme(state.store(), decode_bytes(upload.getvalue()), user))
+            if loaded_now:
+                new, outcome = loaded_now
+                verb = {"new": "已加载", "updated": "已更新", "unchanged": "内容未变化,无需重新加载"}[outcome]
+                st.session_state["scheme.msg"] = f"考评表 {new.id}({new.title}){verb}"
+                st.rerun()
+
 loaded = schemes.load_schemes(state.store())
 if not loaded:
     ui.no_data("尚未加载考评表。")
