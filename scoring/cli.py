@@ -131,9 +131,11 @@ def cmd_ranking(store, args, actor):
     if args.format == "json":
         _print_json(records)
     elif args.format == "csv":
+        from .exports import to_csv_text
+
         out = pd.DataFrame(records, columns=COLUMNS)
         out["rank_change"] = out["rank_change"].astype("Int64")
-        sys.stdout.write(out.to_csv(index=False))
+        sys.stdout.write(to_csv_text(out))  # unit names that look like formulas are escaped
     else:
         if not records:
             print(f"{args.period} 没有可排名的数据")

@@ -44,9 +44,14 @@ def _escaped(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def to_csv_text(df: pd.DataFrame, lineterminator: str = "\n") -> str:
+    """CSV text with every string cell escaped (numbers stay numbers, so −1 is not touched)."""
+    return _escaped(df).to_csv(index=False, lineterminator=lineterminator)
+
+
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
     """UTF-8 with a BOM (so Excel reads the Chinese right), CRLF lines, every string escaped."""
-    return _escaped(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    return to_csv_text(df, "\r\n").encode("utf-8-sig")
 
 
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")

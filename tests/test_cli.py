@@ -8,6 +8,7 @@ import pytest
 
 from conftest import ROOT, SPEC_SCHEME, UNITS, submit
 from test_engine import GOOD, WEAK
+from scoring.accounts import CLI_OFFICE
 from scoring.store import Store
 
 
@@ -49,7 +50,20 @@ def test_ranking_table_and_csv(db):
     table = cli("ranking", "--period", "2025Q3", db=db)
     assert table.returncode == 0 and "1(并列)" in table.stdout and "新" in table.stdout
     csv = cli("ranking", "--period", "2025Q3", "--group", "市直部门", "--format", "csv", db=db)
-    assert csv.stdout.splitlines()[0] == "period,group,rank,unit_code,unit_name,total,grade,rank_change"
+    lines = csv.stdout.splitlines()
+    assert lines[0] == "period,group,rank,unit_code,unit_name,total,grade,rank_change"
+    by_unit = {line.split(",")[3]: line.split(",") for line in lines[1:]}
+    assert by_unit["U2"][7] == "-1" and by_unit["U4"][7] == ""  # numbers are not escaped; 新 is empty
+
+
+def test_ranking_csv_escapes_formula_like_names(db):
+    from scoring.units import save_units
+    from conftest import UNITS
+    with Store(db) as s:
+        renamed = UNITS.assign(unit_name=UNITS["unit_name"].where(UNITS["unit_code"] != "U1", "=HYPERLINK(1)"))
+        save_units(s, renamed, CLI_OFFICE)
+    out = cli("ranking", "--period", "2025Q3", "--format", "csv", db=db).stdout
+    assert "'=HYPERLINK(1)" in out
 
 
 def test_explain_json(db):
