@@ -31,7 +31,7 @@ import pandas as pd
 from . import periods
 from .accounts import User
 from .audit import record
-from .errors import InputError, Problems
+from .errors import InputError, PermissionDenied, Problems
 from .schemes import Scheme, load_schemes
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -889,3 +889,35 @@ def write_batch(store, checked: Checked, actor: User) -> IngestResult:
         return _noop_result(checked, same.batch_id)
     return IngestResult(int(batch_id), checked.rows, len(checked.values), len(units_), periods_, False,
                         f"已导入批次 #{batch_id}:{summary}")
+
+
+# -- the fill-in template ------------------------------------------------------------------------
+def template_period(store, group: str, today=None) -> str:
+    """The quarter a clerk most likely reports now: the last one ended, or the group's scheme's last."""
+    ended = periods.previous(periods.current_quarter(today))
+    ends = [s.period_to for s in load_schemes(store) if group in s.groups and s.period_from <= ended]
+    return min(ended, max(ends)) if ends else ended
+
+
+def template(store, actor: User, group: str, period: str) -> pd.DataFrame:
+    """An empty upload for ``group`` and ``period`` in the wide layout, headers in Chinese.
+
+    One row per unit the actor may upload for (a unit account: its own unit only), with 单位代码
+    and 季度 filled in; then 自评分 and one column per indicator of the scheme, by its Chinese name.
+    """
+    period = periods.parse_period(period)
+    scheme = next((s for s in load_schemes(store) if s.covers(group, period)), None)
+    if scheme is None:
+        raise InputError(f"分组「{group}」在 {period} 没有适用的考评表")
+    if actor.is_office:
+        codes = [r[0] for r in store.rows("SELECT unit_code FROM units WHERE grp = ? ORDER BY unit_code", [group])]
+    else:
+        own = store.one("SELECT grp FROM units WHERE unit_code = ?", [actor.unit_code])
+        if own is None or own[0] != group:
+            raise PermissionDenied(f"无权下载分组「{group}」的模板:账号 {actor.username} 只能填报本单位的数据")
+        codes = [actor.unit_code]
+    columns = ["单位代码", "季度", "自评分"] + [ind.name for ind in scheme.indicators.values()]
+    frame = pd.DataFrame("", index=range(len(codes)), columns=columns)
+    frame["单位代码"] = codes
+    frame["季度"] = period
+    return frame

@@ -58,6 +58,14 @@ def year_quarters(year: int) -> list[str]:
     return [f"{year}Q{q}" for q in range(1, 5)]
 
 
+def current_quarter(today=None) -> str:
+    """The quarter of ``today`` (default: now); the one just ended is ``previous(current_quarter())``."""
+    import datetime
+
+    today = today or datetime.date.today()
+    return f"{today.year}Q{(today.month - 1) // 3 + 1}"
+
+
 def label(period: str) -> str:
     """``2025Q3`` -> ``2025年第三季度``."""
     year, q = split(period)

@@ -202,6 +202,15 @@ def test_upload_gbk_file_with_errors_shows_problem_table(db):
     assert not any(b.label == "确认导入" for b in at.button)
 
 
+def test_fill_in_template_for_the_own_unit(shared_db, monkeypatch, unit_user):
+    monkeypatch.setenv("KAOPING_DB", str(shared_db))
+    at = app(unit_user, "upload")
+    assert_clean(at)
+    assert at.selectbox(key="upload.template_group").disabled
+    assert "下载模板(CSV)" in [d.proto.label for d in at.get("download_button")]
+    assert "1行(每个单位一行)" in texts(at)
+
+
 def test_good_upload_changes_ranking_and_rollback_restores_it(db):
     top, data = top_unit_upload(db)
     at = app(OFFICE, "upload")

@@ -337,3 +337,25 @@ def test_fuzz_random_mutation_smoke(shared_store):
     for name, data in GOOD_BYTES.items():
         for _ in range(10):
             _outcome(shared_store, data[: rnd.randrange(len(data) + 1)], name)
+
+
+def test_template_round_trips_through_the_checker():
+    """A filled-in template (Chinese headers, one row per allowed unit) is a valid upload."""
+    from scoring.accounts import User
+    from scoring.exports import to_csv_bytes
+    from scoring.ingest import template, template_period
+    from scoring.errors import PermissionDenied
+    import datetime
+    store = setup_store(Store(":memory:"))
+    blank = template(store, CLI_OFFICE, "市直部门", "2025年第三季度")
+    assert list(blank.columns[:3]) == ["单位代码", "季度", "自评分"] and "主动公开信息条数" in blank.columns
+    assert blank["单位代码"].tolist() == ["SZ001", "SZ002", "SZ003"] and set(blank["季度"]) == {"2025Q3"}
+    filled = blank.assign(**{c: "0" for c in blank.columns[3:]})
+    checked = check_upload(store, to_csv_bytes(filled), "模板.csv", CLI_OFFICE)
+    assert checked.ok, checked.problems
+    clerk = User("clerk", "unit", "SZ002")
+    assert template(store, clerk, "市直部门", "2025Q3")["单位代码"].tolist() == ["SZ002"]
+    with pytest.raises(PermissionDenied):
+        template(store, clerk, "乡镇街道", "2025Q3")
+    assert template_period(store, "市直部门", datetime.date(2025, 11, 5)) == "2025Q3"
+    assert template_period(store, "市直部门", datetime.date(2027, 2, 1)) == "2025Q4"  # the scheme's last quarter

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import batches, ingest
+from scoring import batches, exports, ingest, ranking, units
 
 user = state.user()
 st.title("数据上传")
@@ -10,6 +10,20 @@ ui.flash("upload.done")
 st.caption("支持 CSV(UTF-8 或 Excel 保存的 GBK)和 XLSX(第一个工作表)。每行一个单位一个季度:单位代码、季度、自评分,"
            "然后每个指标一列(表头可用指标代码或中文名称)。有任何问题时整个文件不导入。"
            + ("" if user.is_office else f"单位账号只能上传本单位({user.unit_code})的数据。"))
+
+with st.expander("下载填报模板"):
+    own_group = ranking.allowed_group(user, None, state.store())
+    groups = sorted(units.all_units(state.store())["group"].unique()) if user.is_office else [own_group]
+    t1, t2, t3 = st.columns([1.2, 1, 1])
+    t_group = t1.selectbox("分组", groups, key="upload.template_group", disabled=not user.is_office)
+    t_period = t2.text_input("季度", value=ingest.template_period(state.store(), t_group),
+                             key=f"upload.template_period.{t_group}")
+    blank = ui.action(ingest.template, state.store(), user, t_group, t_period)
+    if blank is not None:
+        t3.download_button("下载模板(CSV)", exports.to_csv_bytes(blank), key="upload.template",
+                           file_name=f"填报模板_{t_group}_{t_period}.csv", mime="text/csv")
+        st.caption(f"{len(blank)}行(每个单位一行),{len(blank.columns) - 3}个指标列;用 Excel 打开填写后另存为 CSV 或 XLSX 上传。"
+                   "是/否类填 是 或 否,比率可写 95%,不适用的填 不适用。")
 
 n_upload = st.session_state.setdefault("upload.n", 0)  # a new key empties the file chooser after an import
 uploaded = st.file_uploader("选择文件", type=["csv", "xlsx"], key=f"upload.file.{n_upload}")
