@@ -198,11 +198,11 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     # done in DuckDB so that only numbers cross into Python, never 7 million strings.
     codes = sorted({c for s in schemes for c in s.indicators})
     col_of = {c: j for j, c in enumerate(codes)}
-    keys["row"] = np.arange(len(keys))
+    keys["row"] = np.arange(len(keys), dtype=np.int32)
     con.register("score_keys", keys[["unit_code", "period", "batch_id", "row"]])
-    con.register("score_codes", pd.DataFrame({"indicator": codes, "col": np.arange(len(codes))}))
+    con.register("score_codes", pd.DataFrame({"indicator": codes, "col": np.arange(len(codes), dtype=np.int16)}))
     vals = con.execute(f"""
-        SELECT k.row * {len(codes)} + c.col AS pos, v.value, v.is_na FROM indicator_values v
+        SELECT k.row, c.col, v.value, v.is_na FROM indicator_values v
         JOIN score_keys k USING (batch_id, unit_code, period) JOIN score_codes c USING (indicator)
         {where.replace("period", "v.period")}""", params).fetchnumpy()
     adjs = con.execute("""
@@ -216,9 +216,7 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     # column-major, so that each indicator's values are one contiguous array
     matrix = np.full((len(keys), len(codes)), np.nan, order="F")
     na_matrix = np.zeros((len(keys), len(codes)), dtype=bool, order="F")
-    pos = np.asarray(vals["pos"], dtype=np.int64)
-    is_na = np.asarray(vals["is_na"], dtype=bool)
-    rows, cols_ = np.divmod(pos, len(codes))
+    rows, cols_, is_na = vals["row"], vals["col"], np.asarray(vals["is_na"], dtype=bool)
     matrix[rows, cols_] = np.where(is_na, np.nan, np.asarray(vals["value"], dtype=float))
     na_matrix[rows, cols_] = is_na
 
