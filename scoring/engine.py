@@ -244,14 +244,14 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     group_ids, period_ids = pd.factorize(keys["group"])[0], pd.factorize(keys["period"])[0]
     groups = group_ids * (period_ids.max(initial=0) + 1) + period_ids  # one id per (group, period)
     items = s.items
-    computed = np.zeros((n, len(items)))
-    status = np.zeros((n, len(items)), dtype=np.int8)
+    computed = np.zeros((n, len(items)), order="F")  # column j is item j, written contiguously
+    status = np.zeros((n, len(items)), dtype=np.int8, order="F")
     filled = {code: np.nan_to_num(x, nan=0.0) for code, x in cols.items()}
     missing = {code: np.isnan(x) & ~na[code] for code, x in cols.items()}
     for j, item in enumerate(items):
         computed[:, j], status[:, j] = _score_item(item, filled, missing, na, groups)
 
-    points = computed.copy()
+    points = computed.copy(order="K")
     item_index = {it.id: j for j, it in enumerate(items)}
     js = adjs["item_id"].map(item_index)
     known = js.notna().to_numpy()
@@ -288,15 +288,14 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     bonus = np.where(base >= s.bonus_min_base - 1e-9, np.minimum(bonus_cols.sum(axis=1), s.bonus_max), 0.0)
     # 5. rounding at the end; 6. veto
     total = round2(np.maximum(base - penalty, 0.0) + bonus)
-    veto = np.full(n, None, dtype=object)
-    veto_name = np.full(n, None, dtype=object)
-    for v in s.vetoes:
+    fired = np.full(n, -1)  # index of the first veto that fired, -1 for none
+    for k, v in enumerate(s.vetoes):
         fires = v.fires(cols[v.indicator])
-        first = fires & (veto == None)  # noqa: E711 (elementwise)
-        veto[first], veto_name[first] = v.id, v.name
+        fired[fires & (fired < 0)] = k
         total = np.where(fires, np.minimum(total, v.cap if v.cap is not None else 0.0), total)
-    grade = s.grade_of(total)
-    grade = np.where(veto != None, s.lowest_grade, grade)  # noqa: E711
+    veto = np.array([None] + [v.id for v in s.vetoes], dtype=object)[fired + 1]
+    veto_name = np.array([None] + [v.name for v in s.vetoes], dtype=object)[fired + 1]
+    grade = np.where(fired >= 0, s.lowest_grade, s.grade_of(total))
 
     units = keys[["unit_code", "unit_name", "group", "period", "scheme", "self_score"]].copy()
     units["base"] = base
@@ -348,8 +347,8 @@ def _score_item(item: Item, filled, missing, na, groups) -> tuple[np.ndarray, np
         pts = upper if getattr(rule, "floor", "item") == "section" else np.clip(upper, 0.0, item.max)
     else:
         pts = np.maximum(pts, 0.0)
-    status = np.where(is_na, NA, np.where(is_missing, MISSING, OK)).astype(np.int8)
-    return np.where(status == OK, pts, 0.0), status
+    status = np.where(is_na, np.int8(NA), np.where(is_missing, np.int8(MISSING), np.int8(OK)))
+    return np.where(is_na | is_missing, 0.0, pts), status
 
 
 def _empty_units() -> pd.DataFrame:
