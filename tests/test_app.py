@@ -266,7 +266,7 @@ def test_unit_marks_own_problem_rectified(db, unit_user):
 
 # -- loading a scheme and the registry from the pages --------------------------------------
 def test_office_loads_a_scheme_and_sees_every_problem_of_a_bad_one(db):
-    from tests.conftest import SPEC_SCHEME
+    from tests.support import SPEC_SCHEME
     good = (SPEC_SCHEME.replace("scheme: spec-example", "scheme: 2026-test")
             .replace("2025Q1", "2026Q1").replace("2025Q4", "2026Q4"))
     bad = good.replace("[[50, 6], [30, 4], [1, 2]]", "[[1, 2], [50, 6]]").replace("per: 0.5}", "per: 0.5, cap: 1}")

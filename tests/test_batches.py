@@ -17,7 +17,7 @@ from scoring.batches import list_batches, rollback
 from scoring.errors import InputError, NotFound, PermissionDenied
 from scoring.ingest import ingest
 from scoring.store import Store
-from test_ingest import setup_store
+from tests.support import setup_store
 
 ROOT = Path(__file__).resolve().parent.parent
 CLERK = User("sz1", "unit", "SZ001")

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from docx import Document
 
-from conftest import ROOT
 from scoring import demo, engine
 from scoring.accounts import CLI_OFFICE, User
 from scoring.adjustments import adjust
@@ -27,6 +26,7 @@ from scoring.ranking import change_label, ranking
 from scoring.schemes import save_scheme
 from scoring.store import Store
 from scoring.units import save_units
+from tests.support import ROOT
 
 PERIOD, PREV = "2025Q3", "2025Q2"
 EVIL = "=HYPERLINK(\"http://x\",\"市审计局\")"

@@ -6,10 +6,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SPEC_SCHEME, UNITS, submit
-from test_engine import GOOD, WEAK
 from scoring.accounts import CLI_OFFICE
 from scoring.store import Store
+from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, submit
 
 
 def cli(*args, db, stdin=None):
@@ -58,7 +57,6 @@ def test_ranking_table_and_csv(db):
 
 def test_ranking_csv_escapes_formula_like_names(db):
     from scoring.units import save_units
-    from conftest import UNITS
     with Store(db) as s:
         renamed = UNITS.assign(unit_name=UNITS["unit_name"].where(UNITS["unit_code"] != "U1", "=HYPERLINK(1)"))
         save_units(s, renamed, CLI_OFFICE)

@@ -1,18 +1,11 @@
 """The engine against the SPEC example, hand-computed."""
 import pytest
 
-from conftest import submit
 from scoring import engine
 from scoring.accounts import CLI_OFFICE
 from scoring.adjustments import adjust
 from scoring.ranking import ranking
-
-GOOD = dict(has_leading_group=1, budget_on_time=1, broken_links=3, proactive_items=45,
-            reply_on_time_rate=95, policy_docs=4, interpretations=3, commendations=2,
-            criticisms=0, secret_leaks=0)
-WEAK = dict(has_leading_group=0, budget_on_time="NA", broken_links=10, proactive_items=60,
-            reply_on_time_rate=70, policy_docs=0, interpretations=0, commendations=5,
-            criticisms=1, secret_leaks=0)
+from tests.support import GOOD, WEAK, submit
 
 
 def items_of(result):

@@ -12,22 +12,14 @@ from hypothesis import strategies as st
 
 from scoring.accounts import CLI_OFFICE, User
 from scoring.errors import InputError, Problems
-from scoring.ingest import (MAX_BYTES, UploadRejected, check_upload, decode_bytes, ingest, read_upload,
-                            sniff_delimiter)
+from scoring.ingest import MAX_BYTES, UploadRejected, check_upload, decode_bytes, ingest, read_upload, sniff_delimiter
 from scoring.schemes import save_scheme
 from scoring.store import Store
-from scoring.units import read_registry, save_units
+from scoring.units import save_units
+from tests.support import setup_store
 
 UPLOADS = Path(__file__).resolve().parent / "uploads"
 CLERK = User("sz1", "unit", "SZ001")
-
-
-def setup_store(store: Store) -> Store:
-    """The registry of tests/uploads/units.csv and the two test schemes."""
-    save_units(store, read_registry(UPLOADS / "units.csv"), CLI_OFFICE)
-    save_scheme(store, (UPLOADS / "scheme.yaml").read_text("utf-8"), CLI_OFFICE)
-    save_scheme(store, (UPLOADS / "scheme_xz.yaml").read_text("utf-8"), CLI_OFFICE)
-    return store
 
 
 @pytest.fixture
@@ -341,11 +333,12 @@ def test_fuzz_random_mutation_smoke(shared_store):
 
 def test_template_round_trips_through_the_checker():
     """A filled-in template (Chinese headers, one row per allowed unit) is a valid upload."""
+    import datetime
+
     from scoring.accounts import User
+    from scoring.errors import PermissionDenied
     from scoring.exports import to_csv_bytes
     from scoring.ingest import template, template_period
-    from scoring.errors import PermissionDenied
-    import datetime
     store = setup_store(Store(":memory:"))
     blank = template(store, CLI_OFFICE, "市直部门", "2025年第三季度")
     assert list(blank.columns[:3]) == ["单位代码", "季度", "自评分"] and "主动公开信息条数" in blank.columns

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import SPEC_SCHEME
 from scoring import engine
 from scoring.errors import Problems
 from scoring.schemes import parse_scheme
+from tests.support import SPEC_SCHEME
 
 SCHEME = parse_scheme(SPEC_SCHEME)
 
