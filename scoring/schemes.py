@@ -23,6 +23,9 @@ OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 TOP_KEYS = {"scheme", "title", "version", "description", "applies_to", "total_max", "indicators",
             "sections", "bonus", "penalties", "veto", "grades", "missing", "checks"}
 MISSING_MODES = ("zero",)
+# The usual bands (岳阳 2017 and most tables since) when a scheme does not name its own.
+DEFAULT_GRADES = [{"name": "优秀", "min": 90}, {"name": "良好", "min": 80}, {"name": "合格", "min": 60},
+                  {"name": "不合格", "min": 0}]
 
 
 @dataclass(frozen=True)
@@ -358,6 +361,8 @@ def parse_scheme(text: str) -> Scheme:
         errors.add("applies_to", "应为 {groups: [...], from: 2025Q1, to: 2025Q4}")
     else:
         raw_groups = applies.get("groups")
+        if isinstance(raw_groups, str):  # one group written without brackets
+            raw_groups = [raw_groups]
         if not isinstance(raw_groups, list) or not raw_groups or not all(isinstance(g, str) and g.strip() for g in raw_groups):
             errors.add("applies_to.groups", "应为非空的分组名称列表")
         else:
@@ -431,7 +436,7 @@ def parse_scheme(text: str) -> Scheme:
                  if (i := _parse_item(it, f"penalties[{j}]", indicators, errors, ids, kind="penalty"))]
 
     vetoes = _parse_vetoes(doc.get("veto") or [], indicators, errors, ids)
-    grades = _parse_grades(doc.get("grades"), errors)
+    grades = _parse_grades(doc.get("grades", DEFAULT_GRADES), errors)
     missing = doc.get("missing", "zero")
     if missing not in MISSING_MODES:
         errors.add("missing", f"取值「{missing}」无效,可用:{'、'.join(MISSING_MODES)}")

@@ -210,3 +210,13 @@ def test_properties(rows, rnd):
     _, shuffled = score_frame(rows, order)
     again = dict(zip(shuffled["unit_code"], shuffled["total"]))
     assert all(again[u] == t for u, t in zip(units["unit_code"], units["total"]))
+
+
+def test_forgiving_where_the_meaning_is_clear():
+    """No grades: the usual 90/80/60 bands; one group without brackets is a list of one."""
+    text = SPEC_SCHEME.replace("grades: [{name: 优秀, min: 90}, {name: 良好, min: 80}, {name: 合格, min: 60}, {name: 不合格, min: 0}]\n", "")
+    text = text.replace("groups: [市直部门]", "groups: 市直部门")
+    assert "grades" not in text and "groups: 市直部门," in text
+    s = parse_scheme(text)
+    assert [g.name for g in s.grades] == ["优秀", "良好", "合格", "不合格"] and s.groups == ("市直部门",)
+    assert s.grade_of(np.array([90, 89.99, 60, 0])).tolist() == ["优秀", "良好", "合格", "不合格"]
