@@ -9,7 +9,7 @@ from .errors import InputError
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
 _PATTERNS = (
-    re.compile(r"^(\d{4})\s*[-\s]?\s*Q([1-4])$", re.IGNORECASE),
+    re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE),
     re.compile(r"^(\d{4})年第?([一二三四1-4])季度$"),
 )
 
@@ -17,7 +17,7 @@ _PATTERNS = (
 def parse_period(text: object) -> str:
     """Return the canonical form ``2025Q3`` of any accepted spelling, else raise InputError."""
     raw = "" if text is None else str(text)
-    s = unicodedata.normalize("NFKC", raw).strip()
+    s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw))  # "2025 Q3", "2025年 第三季度"
     for pattern in _PATTERNS:
         m = pattern.match(s)
         if m:
