@@ -15,6 +15,7 @@ import pandas as pd
 
 from .rules import Context, explain_missing, explain_na, fmt
 from .schemes import Item, Scheme, load_schemes
+from .store import current_submissions_sql
 
 OK, MISSING, NA, PENDING, ADJUSTED = range(5)
 STATUS = np.array(["ok", "missing", "na", "pending", "adjusted"], dtype=object)
@@ -161,31 +162,26 @@ def score(store, periods: list[str] | None = None) -> Scores:
         con.close()
 
 
-# The current_submissions view, with the period filter applied before the window (period is a
-# partition key, so this is the same result, without ranking every quarter ever uploaded).
-_CURRENT_SUBMISSIONS = """
-    SELECT s.* FROM submissions s JOIN batches b USING (batch_id) WHERE b.rolled_back_at IS NULL {where}
-    QUALIFY row_number() OVER (PARTITION BY s.unit_code, s.period ORDER BY s.batch_id DESC) = 1"""
-
-
 def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
-    where, params = "", []
-    if periods is not None:
-        if not periods:
-            return Scores([], _empty_units())
-        where = f"WHERE period IN ({', '.join('?' * len(periods))})"
-        params = list(periods)
+    if periods is not None and not periods:
+        return Scores([], _empty_units())
+    params = list(periods or [])
+
+    def only(column: str) -> str:
+        """The period filter on ``column`` (nothing when scoring every period)."""
+        return f"AND {column} IN ({', '.join('?' * len(params))})" if periods is not None else ""
+
     applies = pd.DataFrame([(s.id, g, s.period_from, s.period_to) for s in schemes for g in s.groups],
                            columns=["scheme", "grp", "p_from", "p_to"])
     con.register("score_applies", applies)
     # One row per scored (unit, period), ordered so that each scheme's rows are contiguous.
     keys = con.execute(f"""
         SELECT c.unit_code, u.unit_name, u.grp AS "group", c.period, a.scheme, c.self_score, c.batch_id
-        FROM ({_CURRENT_SUBMISSIONS.format(where=where.replace("WHERE", "AND"))}) c JOIN units u USING (unit_code)
+        FROM ({current_submissions_sql(only("s.period"))}) c JOIN units u USING (unit_code)
         JOIN score_applies a ON a.grp = u.grp AND c.period BETWEEN a.p_from AND a.p_to
         UNION ALL  -- units with an adjustment but no submission
         SELECT j.unit_code, u.unit_name, u.grp, j.period, a.scheme, NULL, NULL
-        FROM (SELECT DISTINCT unit_code, period FROM adjustments {where}) j
+        FROM (SELECT DISTINCT unit_code, period FROM adjustments WHERE true {only("period")}) j
         ANTI JOIN current_submissions c USING (unit_code, period)
         JOIN units u USING (unit_code)
         JOIN score_applies a ON a.grp = u.grp AND j.period BETWEEN a.p_from AND a.p_to
@@ -204,7 +200,7 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     vals = con.execute(f"""
         SELECT k.row, c.col, v.value, v.is_na FROM indicator_values v
         JOIN score_keys k USING (batch_id, unit_code, period) JOIN score_codes c USING (indicator)
-        {where.replace("period", "v.period")}""", params).fetchnumpy()
+        WHERE true {only("v.period")}""", params).fetchnumpy()
     adjs = con.execute("""
         SELECT k.row, a.item_id, a.points, a.reason, a.actor, a.adjusted_at FROM adjustments a
         JOIN score_keys k USING (unit_code, period)

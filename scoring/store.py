@@ -18,6 +18,18 @@ from .errors import KaopingError
 DEFAULT_DB = "data/kaoping.duckdb"
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
+def current_submissions_sql(period_filter: str = "") -> str:
+    """Each (unit, period)'s submission from its newest batch that is not rolled back.
+
+    ``period_filter`` (e.g. ``AND s.period IN (?, ?)``) is applied before the window: period is a
+    partition key, so the result is the same, without ranking every quarter ever uploaded.
+    """
+    return f"""
+    SELECT s.* FROM submissions s JOIN batches b USING (batch_id)
+    WHERE b.rolled_back_at IS NULL {period_filter}
+    QUALIFY row_number() OVER (PARTITION BY s.unit_code, s.period ORDER BY s.batch_id DESC) = 1"""
+
+
 SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS seq_batch START 1;
 CREATE SEQUENCE IF NOT EXISTS seq_adjustment START 1;
@@ -54,14 +66,11 @@ CREATE TABLE IF NOT EXISTS rectifications (
     rect_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, source VARCHAR,
     description VARCHAR, found_at DATE, deadline DATE, status VARCHAR, rectified_at DATE,
     note VARCHAR, updated_by VARCHAR, updated_at TIMESTAMP);
-CREATE OR REPLACE VIEW current_submissions AS
-    SELECT s.* FROM submissions s JOIN batches b USING (batch_id)
-    WHERE b.rolled_back_at IS NULL
-    QUALIFY row_number() OVER (PARTITION BY s.unit_code, s.period ORDER BY s.batch_id DESC) = 1;
+CREATE OR REPLACE VIEW current_submissions AS {current_submissions};
 CREATE OR REPLACE VIEW current_values AS
     SELECT v.unit_code, v.period, v.indicator, v.value, v.is_na
     FROM indicator_values v JOIN current_submissions c USING (batch_id, unit_code, period);
-"""
+""".replace("{current_submissions}", current_submissions_sql())
 
 _LOCK_WAIT_S = 30.0
 
