@@ -302,6 +302,7 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     units["veto_name"] = veto_name
     units["total"] = total
     units["grade"] = grade
+    units["passed"] = grade != s.lowest_grade  # a veto always gives the lowest grade
     units["n_missing"] = (status == MISSING).sum(axis=1)
     units["n_pending"] = (status == PENDING).sum(axis=1)
     units["n_na"] = (status == NA).sum(axis=1)
@@ -350,7 +351,7 @@ def _score_item(item: Item, filled, missing, na, groups) -> tuple[np.ndarray, np
 def _empty_units() -> pd.DataFrame:
     return pd.DataFrame(columns=["unit_code", "unit_name", "group", "period", "scheme", "self_score",
                                  "base", "applicable_max", "penalty", "bonus", "veto", "veto_name",
-                                 "total", "grade", "n_missing", "n_pending", "n_na"])
+                                 "total", "grade", "passed", "n_missing", "n_pending", "n_na"])
 
 
 def latest_period(store) -> str | None:

@@ -9,12 +9,9 @@ import pandas as pd
 
 from . import engine
 
-PASS_GRADES_EXCLUDE = "不合格"
-
-
 def _is_pass(df: pd.DataFrame) -> pd.Series:
-    """Passing: not the lowest grade and not vetoed."""
-    return (df["grade"] != PASS_GRADES_EXCLUDE) & df["veto"].isna()
+    """Passing: above the scheme's lowest grade (the engine's ``passed``; a veto never passes)."""
+    return df["passed"].astype(bool)
 
 
 def group_summary(ranked: pd.DataFrame) -> pd.DataFrame:

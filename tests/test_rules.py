@@ -220,3 +220,21 @@ def test_forgiving_where_the_meaning_is_clear():
     s = parse_scheme(text)
     assert [g.name for g in s.grades] == ["优秀", "良好", "合格", "不合格"] and s.groups == ("市直部门",)
     assert s.grade_of(np.array([90, 89.99, 60, 0])).tolist() == ["优秀", "良好", "合格", "不合格"]
+
+
+def test_passing_means_above_the_schemes_own_lowest_grade():
+    from scoring.reports import group_summary
+    from scoring.ranking import rank_units
+    text = SPEC_SCHEME.replace(
+        "grades: [{name: 优秀, min: 90}, {name: 良好, min: 80}, {name: 合格, min: 60}, {name: 不合格, min: 0}]",
+        "grades: [{name: 好, min: 15}, {name: 差, min: 0}]")  # a: 17 points, b: 3
+    scheme = parse_scheme(text)
+    keys = pd.DataFrame({"unit_code": ["a", "b"], "unit_name": "x", "group": "市直部门", "period": "2025Q3",
+                         "scheme": scheme.id, "self_score": np.nan})
+    vals = {"has_leading_group": [1, 0], "budget_on_time": [1, 0], "broken_links": [0, 8]}
+    cols = {c: np.array(vals.get(c, [0, 0]), dtype=float) for c in scheme.indicators}
+    na = {c: np.zeros(2, bool) for c in scheme.indicators}
+    adjs = pd.DataFrame(columns=["row", "item_id", "points", "reason", "actor", "adjusted_at"])
+    _, units = engine.score_block(scheme, keys, cols, na, adjs)
+    assert units["grade"].tolist() == ["好", "差"] and units["passed"].tolist() == [True, False]
+    assert group_summary(rank_units(units))["pass_rate"].tolist() == [50.0]
