@@ -435,11 +435,14 @@ def is_demo(store) -> bool:
 
 
 # -- what a user may see -------------------------------------------------------------------
-def visible_group(store, actor: User, group: str) -> str:
-    """Refuse a unit user asking for another group's ranking; returns the group."""
+def visible_group(store, actor: User, group: str | None = None) -> str | None:
+    """The group whose ranking the actor may see: any for the office (``None``: all groups); for a
+    unit user its own group, which ``None`` stands for, and another group is refused."""
     if actor.is_office:
         return group
     row = store.one("SELECT grp FROM units WHERE unit_code = ?", [actor.unit_code])
+    if group is None and row is not None:
+        return row[0]
     if row is None or row[0] != group:
         raise PermissionDenied(f"无权查看「{group}」的排名:账号 {actor.username} 只能查看本单位所在分组"
                                f"({row[0] if row else '未知'})的排名")

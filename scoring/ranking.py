@@ -59,21 +59,11 @@ def ranked_history(scores: engine.Scores) -> pd.DataFrame:
                                                              ignore_index=True)
 
 
-def allowed_group(actor: User, group: str | None, store) -> str | None:
-    """The group to show: any for the office; for a unit user, its own (and only its own)."""
-    if actor.is_office:
-        return group
-    if group is None:
-        own = store.one("SELECT grp FROM units WHERE unit_code = ?", [actor.unit_code])
-        group = own[0] if own else None
-    return visible_group(store, actor, group)
-
-
 def ranking(store, period: str, group: str | None = None, actor: User = CLI_OFFICE,
             scores: engine.Scores | None = None) -> pd.DataFrame:
     """The ranking of one period (all groups, or one), with changes against the previous quarter."""
     period = periods.parse_period(period)
-    group = allowed_group(actor, group, store)
+    group = visible_group(store, actor, group)
     if scores is None:
         scores = engine.score(store, [periods.previous(period), period])
     df = ranked_history(scores)
@@ -86,7 +76,7 @@ def ranking(store, period: str, group: str | None = None, actor: User = CLI_OFFI
 def annual(store, year: int, group: str | None = None, actor: User = CLI_OFFICE,
            scores: engine.Scores | None = None) -> pd.DataFrame:
     """Mean of the year's quarterly totals; a quarter with no data counts 0 and is flagged."""
-    group = allowed_group(actor, group, store)
+    group = visible_group(store, actor, group)
     quarters = periods.year_quarters(year)
     if scores is None:
         scores = engine.score(store, quarters)

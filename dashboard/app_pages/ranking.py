@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import bulletin, exports, periods, ranking, reports
+from scoring import accounts, bulletin, exports, periods, ranking, reports
 
 user = state.user()
 st.title("排名")
@@ -12,13 +12,13 @@ if ranked.empty:
     ui.no_data()
 
 all_periods = state.periods()
-own_group = ranking.allowed_group(user, None, state.store())
+own_group = accounts.visible_group(state.store(), user)
 groups = sorted(ranked["group"].unique()) if user.is_office else [own_group]
 
 c1, c2, c3, c4 = st.columns([1, 1, 1.4, 1.6])
 period = c1.selectbox("季度", all_periods[::-1], key="ranking.period")
 group = c2.selectbox("分组", groups, key="ranking.group", disabled=not user.is_office)
-group = ranking.allowed_group(user, group, state.store())  # the library refuses other groups
+group = accounts.visible_group(state.store(), user, group)  # the library refuses other groups
 grades = c3.multiselect("等级", ["优秀", "良好", "合格", "不合格"], key="ranking.grades", placeholder="全部等级")
 search = c4.text_input("搜索单位", key="ranking.search", placeholder="单位名称或代码")
 

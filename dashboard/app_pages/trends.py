@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import charts, state, ui
-from scoring import ranking, reports, schemes
+from scoring import accounts, reports, schemes
 
 user = state.user()
 st.title("趋势")
@@ -11,10 +11,10 @@ ranked = state.ranked()
 if ranked.empty:
     ui.no_data()
 
-own_group = ranking.allowed_group(user, None, state.store())
+own_group = accounts.visible_group(state.store(), user)
 groups = sorted(ranked["group"].unique()) if user.is_office else [own_group]
 group = st.selectbox("分组", groups, key="trends.group", disabled=not user.is_office)
-group = ranking.allowed_group(user, group, state.store())
+group = accounts.visible_group(state.store(), user, group)
 in_group = ranked[ranked["group"] == group]
 
 trend = reports.group_trend(in_group)

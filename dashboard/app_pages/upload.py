@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import batches, exports, ingest, ranking, units
+from scoring import accounts, batches, exports, ingest, units
 
 user = state.user()
 st.title("数据上传")
@@ -12,7 +12,7 @@ st.caption("支持 CSV(UTF-8 或 Excel 保存的 GBK)和 XLSX(第一个工作表
            + ("" if user.is_office else f"单位账号只能上传本单位({user.unit_code})的数据。"))
 
 with st.expander("下载填报模板"):
-    own_group = ranking.allowed_group(user, None, state.store())
+    own_group = accounts.visible_group(state.store(), user)
     groups = sorted(units.all_units(state.store())["group"].unique()) if user.is_office else [own_group]
     t1, t2, t3 = st.columns([1.2, 1, 1])
     t_group = t1.selectbox("分组", groups, key="upload.template_group", disabled=not user.is_office)
