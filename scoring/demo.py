@@ -332,14 +332,6 @@ class _Gen:
 # approximate scoring (only to derive a plausible self_score; the real engine lives elsewhere)
 # ---------------------------------------------------------------------------------------------
 
-def _frame_arrays(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Numeric values (NaN for blanks and 不适用) and 不适用 masks of an upload frame."""
-    cols = [c for c in frame.columns if c not in ("unit_code", "period", "self_score")]
-    vals = {c: _numeric(frame[c]) for c in cols}
-    nas = {c: (frame[c].astype(object) == NA_TEXT).to_numpy() for c in cols}
-    return vals, nas
-
-
 def _approx_totals(vals: dict[str, np.ndarray], nas: dict[str, np.ndarray], scheme: dict,
                    manual_frac: np.ndarray) -> np.ndarray:
     """Rough verified total of every row (SPEC aggregation, no rounding, vetoes ignored)."""

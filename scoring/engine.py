@@ -357,8 +357,3 @@ def _empty_units() -> pd.DataFrame:
 def latest_period(store) -> str | None:
     row = store.one("SELECT max(period) FROM current_submissions")
     return row[0] if row else None
-
-
-def scored_periods(store) -> list[str]:
-    return [r[0] for r in store.rows("SELECT DISTINCT period FROM current_submissions ORDER BY 1")]
-

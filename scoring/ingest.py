@@ -37,7 +37,6 @@ from .schemes import Scheme, load_schemes
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 PREVIEW_ROWS = 20
-PROBLEM_COLUMNS = ["row", "column", "value", "message"]
 
 # header aliases (compared after _norm_key)
 UNIT_HEADERS = {"unit_code", "单位代码", "单位编码", "unitcode"}

@@ -25,14 +25,6 @@ def parse_period(text: object) -> str:
     raise InputError(f"季度格式不正确:「{raw}」,应写作 2025Q3、2025-Q3 或 2025年第三季度")
 
 
-def is_period(text: object) -> bool:
-    try:
-        parse_period(text)
-    except InputError:
-        return False
-    return True
-
-
 def split(period: str) -> tuple[int, int]:
     return int(period[:4]), int(period[5])
 

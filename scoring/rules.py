@@ -55,7 +55,6 @@ class Rule:
     type_name: ClassVar[str]
     choices: ClassVar[dict[str, tuple[str, ...]]] = {}
     indicator_params: ClassVar[tuple[str, ...]] = ("indicator",)
-    needs_max: ClassVar[bool] = True
 
     def reads(self) -> list[str]:
         return [getattr(self, p) for p in self.indicator_params]
@@ -235,7 +234,6 @@ def _group_max(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
 class Per(Rule):
     indicator: str
     per: float
-    needs_max = False  # a penalty item has none
 
     def score(self, cols, max_, groups):
         raw = self.per * cols[self.indicator]
