@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 GRADE_ORDER = ["优秀", "良好", "合格", "不合格"]
-GRADE_COLORS = {"优秀": "#2e7d32", "良好": "#1565c0", "合格": "#d69e2e", "不合格": "#c62828"}
+GRADE_COLORS = {"优秀": "#2e7d32", "良好": "#1565c0", "合格": "#b7791f", "不合格": "#c62828"}  # also the grade badges
 MAIN = "#1f4e79"
 MEAN = "#7f8c8d"
 BEST = "#2e7d32"

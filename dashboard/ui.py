@@ -15,21 +15,13 @@ from scoring import accounts
 from scoring.errors import KaopingError, Problems
 
 from . import state
+from .charts import GRADE_COLORS
 
 log = logging.getLogger("kaoping.dashboard")
 
-# Background / text colours of the grade badges (also used by the charts).
-GRADE_COLORS = {"优秀": "#2e7d32", "良好": "#1565c0", "合格": "#b7791f", "不合格": "#c62828"}
+# Grade badges: the charts' colours for the text, a pale tint behind it.
 GRADE_BG = {"优秀": "#e6f4ea", "良好": "#e3eefb", "合格": "#fdf3dc", "不合格": "#fde7e7"}
 OWN_ROW_BG = "#fff8c5"
-
-LABELS = {
-    "rank_label": "名次", "unit_code": "单位代码", "unit_name": "单位名称", "group": "分组",
-    "period": "季度", "total": "总分", "grade": "等级", "change": "名次变化", "total_change": "分数变化",
-    "self_score": "自评分", "self_gap": "自评差", "self_flag": "自评核对", "base": "基础分",
-    "penalty": "扣分", "bonus": "加分", "veto_name": "否决项", "n_missing": "未报送项",
-    "n_pending": "待评定项", "n_na": "不适用项",
-}
 
 
 def table(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:

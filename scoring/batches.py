@@ -22,13 +22,18 @@ COLUMNS = ["batch_id", "uploaded_by", "uploaded_at", "file_name", "sha256", "n_r
 _LIST_SQL = """
     WITH cur AS (SELECT batch_id, count(*) AS n FROM current_submissions GROUP BY batch_id)
     SELECT b.batch_id, b.uploaded_by, b.uploaded_at, b.file_name, b.sha256, b.n_rows, b.periods, b.units,
-           CASE WHEN b.rolled_back_at IS NOT NULL THEN '已回滚'
-                WHEN coalesce(cur.n, 0) = 0 THEN '已被替代'
-                ELSE '当前' END AS status,
+           CASE WHEN b.rolled_back_at IS NOT NULL THEN '{rolled_back}'
+                WHEN coalesce(cur.n, 0) = 0 THEN '{superseded}'
+                ELSE '{current}' END AS status,
            coalesce(cur.n, 0) AS current_rows, b.rolled_back_at, b.rolled_back_by
     FROM batches b LEFT JOIN cur USING (batch_id)
     {where}
     ORDER BY b.batch_id DESC"""
+
+
+def _list_sql(where: str) -> str:
+    return _LIST_SQL.format(where=where, current=STATUS_CURRENT, superseded=STATUS_SUPERSEDED,
+                            rolled_back=STATUS_ROLLED_BACK)
 
 
 def list_batches(store, actor: User) -> pd.DataFrame:
@@ -39,9 +44,9 @@ def list_batches(store, actor: User) -> pd.DataFrame:
     batch; a unit account sees the batches that touch its own unit, with ``units`` reduced to it.
     """
     if actor.is_office:
-        df = store.df(_LIST_SQL.format(where=""))
+        df = store.df(_list_sql(""))
     else:
-        df = store.df(_LIST_SQL.format(where="WHERE list_contains(b.units, ?)"), [actor.unit_code or ""])
+        df = store.df(_list_sql("WHERE list_contains(b.units, ?)"), [actor.unit_code or ""])
         df["units"] = [[actor.unit_code] for _ in range(len(df))]
     for c in ("periods", "units"):
         df[c] = [list(v) if v is not None else [] for v in df[c]]
