@@ -36,7 +36,8 @@ import psutil  # noqa: E402
 from bench import generate as G  # noqa: E402
 from bench.naive import naive_totals  # noqa: E402
 from scoring import engine  # noqa: E402
-from scoring.accounts import CLI_OFFICE, add_user, get_user  # noqa: E402
+from scoring.permissions import SYSTEM as CLI_OFFICE  # noqa: E402
+from scoring.accounts import add_user, get_user  # noqa: E402
 from scoring.ingest import ingest  # noqa: E402
 from scoring.schemes import save_scheme  # noqa: E402
 from scoring.store import Store  # noqa: E402

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -11,22 +10,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .errors import InputError, KaopingError, NotFound, PermissionDenied
-
-ROLES = {"office": "政务公开办", "unit": "单位"}
-
-
-@dataclass(frozen=True)
-class User:
-    username: str
-    role: str
-    unit_code: str | None = None
-
-    @property
-    def is_office(self) -> bool:
-        return self.role == "office"
-
-
-CLI_OFFICE = User("命令行", "office")
+from .labels import ROLE_LABELS as ROLES
+from .permissions import SYSTEM, User
 
 
 def require_office(actor: User, what: str) -> None:
@@ -60,7 +45,7 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 15
 BAD_LOGIN = "用户名或密码错误"
 DISABLED = "账号已停用"
-RESERVED_NAMES = {CLI_OFFICE.username, "系统"}
+RESERVED_NAMES = {"命令行", SYSTEM.username}
 _NAME_RE = re.compile(r"[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{1,31}")
 
 _hasher = PasswordHasher()        # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -158,10 +143,10 @@ def _new_password_ok(store, pw, username) -> None:
 def require_active(store, actor: User, what: str = "操作") -> User:
     """The acting user as the database knows it now; refuses disabled or deleted accounts.
 
-    The command line's own identity (``CLI_OFFICE``) is not a stored account and passes.
+    The command line's and the system's own identities (``User.system``) are not stored accounts and pass.
     A session that outlived its account (disabled, or its role changed) is refused.
     """
-    if actor == CLI_OFFICE:
+    if actor.system:
         return actor
     row = _row(store, actor.username)
     if row is None or row[4]:

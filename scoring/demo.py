@@ -578,7 +578,7 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
     import yaml
 
     from . import accounts, audit, engine
-    from .accounts import CLI_OFFICE
+    from .permissions import SYSTEM
     from .ingest import ingest
     from .schemes import save_scheme
     from .units import read_registry, save_units
@@ -588,14 +588,14 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
     data_dir = Path(data_dir)
     texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((data_dir / "tables").glob("*.yaml"))}
     for text in texts.values():
-        save_scheme(store, text, CLI_OFFICE)
+        save_scheme(store, text, SYSTEM)
     units = read_registry(data_dir / "units.csv")
-    save_units(store, units, CLI_OFFICE)
+    save_units(store, units, SYSTEM)
     parsed = {yaml.safe_load(t)["scheme"]: yaml.safe_load(t) for t in texts.values()}
     n_rows = 0
     for (period, scheme_id), frame in demo_uploads(units, parsed).items():
         data = frame.to_csv(index=False).encode("utf-8-sig")
-        n_rows += ingest(store, data, f"{period}-{scheme_id}.csv", CLI_OFFICE).rows
+        n_rows += ingest(store, data, f"{period}-{scheme_id}.csv", SYSTEM).rows
     _seed_manual_points(store)
     accounts_made = accounts.create_demo_accounts(store)
     try:
@@ -604,7 +604,7 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
         store.write(seed_demo_rectifications)
     except ImportError:
         pass
-    store.write(lambda cur: audit.record(cur, CLI_OFFICE, "init", store.path, "载入演示数据"))
+    store.write(lambda cur: audit.record(cur, SYSTEM, "init", store.path, "载入演示数据"))
     latest = engine.latest_period(store)
     names = "、".join(a[0] for a in accounts_made)
     return (f"演示数据已载入 {store.path}:{len(texts)}个考评表,{len(units)}个单位,{n_rows}行上报数据"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 
 from . import engine, periods
-from .accounts import CLI_OFFICE, User, require_unit_access, visible_group
+from .accounts import require_unit_access, visible_group
+from .permissions import SYSTEM as CLI_OFFICE, User
 
 COLUMNS = ["period", "group", "rank", "unit_code", "unit_name", "total", "grade", "rank_change"]
 SELF_GAP_FLAG = 5.0

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scoring.accounts import CLI_OFFICE  # noqa: E402
+from scoring.cli import CLI_OFFICE  # noqa: E402
 from scoring.schemes import save_scheme  # noqa: E402
 from scoring.store import Store  # noqa: E402
 from scoring.units import save_units  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.accounts import CLI_OFFICE
+from scoring.cli import CLI_OFFICE
 from scoring.schemes import save_scheme
 from scoring.store import Store
 from scoring.units import read_registry, save_units

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from scoring import accounts, audit
-from scoring.accounts import (CLI_OFFICE, AuthError, User, add_user, authenticate, change_password,
+from scoring.cli import CLI_OFFICE
+from scoring.accounts import (AuthError, User, add_user, authenticate, change_password,
                               create_demo_accounts, demo_accounts, disable_user, enable_user, get_user,
                               hash_password, is_demo, list_users, require_active, reset_password,
                               validate_password, verify, visible_group)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.accounts import CLI_OFFICE, User
+from scoring.cli import CLI_OFFICE
+from scoring.accounts import User
 from scoring.batches import list_batches, rollback
 from scoring.errors import InputError, NotFound, PermissionDenied
 from scoring.ingest import ingest
@@ -181,7 +182,7 @@ def test_eight_ingests_from_threads(tmp_path):
 CHILD_INGEST = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from scoring.accounts import CLI_OFFICE
+    from scoring.cli import CLI_OFFICE
     from scoring.ingest import ingest
     from scoring.store import Store
     data = open(sys.argv[2], "rb").read()
@@ -214,7 +215,7 @@ CHILD_WRITER = textwrap.dedent("""
     import sys, uuid
     sys.path.insert(0, {root!r})
     import pandas as pd
-    from scoring.accounts import CLI_OFFICE
+    from scoring.cli import CLI_OFFICE
     from scoring.ingest import check_upload, write_batch
     from scoring.store import Store
     with Store(sys.argv[1]) as store:

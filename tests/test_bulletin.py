@@ -18,7 +18,8 @@ import yaml
 from docx import Document
 
 from scoring import demo, engine
-from scoring.accounts import CLI_OFFICE, User
+from scoring.cli import CLI_OFFICE
+from scoring.accounts import User
 from scoring.adjustments import adjust
 from scoring.bulletin import ChartError, bulletin_bytes, ranking_csv, score_table_xlsx
 from scoring.errors import PermissionDenied

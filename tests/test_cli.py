@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scoring.accounts import CLI_OFFICE
+from scoring.cli import CLI_OFFICE
 from scoring.store import Store
 from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, submit
 

@@ -2,7 +2,7 @@
 import pytest
 
 from scoring import engine
-from scoring.accounts import CLI_OFFICE
+from scoring.cli import CLI_OFFICE
 from scoring.adjustments import adjust
 from scoring.ranking import ranking
 from tests.support import GOOD, WEAK, submit

@@ -133,7 +133,7 @@ def test_xlsx_sheet_names_are_made_valid_and_unique():
 
 
 def test_xlsx_empty_frame_and_unit_name_from_store(tmp_path):
-    from scoring.accounts import CLI_OFFICE
+    from scoring.cli import CLI_OFFICE
     from scoring.store import Store
     from scoring.units import all_units, save_units
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.accounts import CLI_OFFICE, User
+from scoring.cli import CLI_OFFICE
+from scoring.accounts import User
 from scoring.errors import InputError, Problems
 from scoring.ingest import MAX_BYTES, UploadRejected, check_upload, decode_bytes, ingest, read_upload, sniff_delimiter
 from scoring.schemes import save_scheme

@@ -7,7 +7,8 @@ import pytest
 
 from scoring import audit
 from scoring import rectifications as rect
-from scoring.accounts import CLI_OFFICE, User
+from scoring.cli import CLI_OFFICE
+from scoring.accounts import User
 from scoring.errors import InputError, NotFound, PermissionDenied
 
 U1 = User("u1", "unit", "U1")

@@ -140,7 +140,7 @@ def test_load_time_errors_name_place_and_field(mutation, fragment):
 
 
 def test_overlapping_schemes_are_refused(store):
-    from scoring.accounts import CLI_OFFICE
+    from scoring.cli import CLI_OFFICE
     from scoring.schemes import save_scheme
     with pytest.raises(Problems, match="同一分组同一季度只能适用一个考评表"):
         save_scheme(store, SPEC_SCHEME.replace("scheme: spec-example", "scheme: other"), CLI_OFFICE)
