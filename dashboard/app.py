@@ -36,9 +36,8 @@ def sidebar(user) -> None:
     with st.sidebar:
         st.caption("政务公开季度考评")
         if user is not None:
-            who = "政务公开办" if user.is_office else f"单位账号({user.unit_code})"
-            st.write(f"当前用户:{user.username}")
-            st.caption(who)
+            st.text(f"当前用户:{user.username}")
+            st.caption(ui.plain(user.role_label + (f"({user.unit_code})" if user.unit_code else "")))
             if st.button("退出登录", key="app.logout"):
                 state.logout()
                 st.rerun()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-GRADE_ORDER = ["优秀", "良好", "合格", "不合格"]
-GRADE_COLORS = {"优秀": "#2e7d32", "良好": "#1565c0", "合格": "#b7791f", "不合格": "#c62828"}  # also the grade badges
+from scoring.labels import GRADE_COLORS, GRADE_ORDER  # noqa: E402 - the one palette (app, badges, 通报)
+
 MAIN = "#1f4e79"
 MEAN = "#7f8c8d"
 BEST = "#2e7d32"

@@ -1,11 +1,18 @@
-"""Which pages each role sees: (file stem, title, icon, section). Used by app.py and the tests."""
+"""Which pages each user sees: a page is listed when the user may do its action (scoring.permissions)."""
 from __future__ import annotations
 
-# Material icons ship with Streamlit; emoji need a colour-emoji font the server's browsers may lack.
-COMMON = [("ranking", "排名", ":material/leaderboard:"), ("unit_detail", "单位详情", ":material/apartment:"),
-          ("trends", "趋势", ":material/trending_up:"), ("upload", "数据上传", ":material/upload_file:"),
-          ("scheme", "考评表", ":material/table_view:"), ("rectify", "问题整改", ":material/build:")]
-OFFICE_ONLY = [("adjust", "核定", ":material/edit_note:"), ("admin", "管理", ":material/settings:")]
+from scoring.permissions import can
+
+# (file stem, title, icon, the action that opens it). Material icons ship with Streamlit; emoji
+# need a colour-emoji font the server's browsers may lack.
+COMMON = [("ranking", "排名", ":material/leaderboard:", ("ranking.view",)),
+          ("unit_detail", "单位详情", ":material/apartment:", ("unit.view",)),
+          ("trends", "趋势", ":material/trending_up:", ("trends.view",)),
+          ("upload", "数据上传", ":material/upload_file:", ("upload.unit", "upload.office")),
+          ("scheme", "考评表", ":material/table_view:", ("scheme.view",)),
+          ("rectify", "问题整改", ":material/build:", ("problems.view",))]
+OFFICE_ONLY = [("adjust", "核定", ":material/edit_note:", ("adjust",)),
+               ("admin", "管理", ":material/settings:", ("users.manage",))]
 LOGIN = ("login", "登录", ":material/login:")
 
 
@@ -13,9 +20,13 @@ def sections_for(user) -> dict[str, list[tuple[str, str, str]]]:
     """Navigation sections of ``user`` (None: not logged in)."""
     if user is None:
         return {"": [LOGIN]}
-    if not user.is_office:
-        return {"考评": COMMON}
-    return {"考评": COMMON, "政务公开办": OFFICE_ONLY}
+    out = {}
+    for title, pages in (("考评", COMMON), ("政务公开办", OFFICE_ONLY)):
+        mine = [(name, label, icon) for name, label, icon, actions in pages
+                if any(can(user, a) for a in actions)]
+        if mine:
+            out[title] = mine
+    return out
 
 
 def pages_for(user) -> list[str]:

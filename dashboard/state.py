@@ -1,7 +1,9 @@
 """Cached loading and session helpers for the dashboard.
 
-The Store is one per database path (``st.cache_resource``); scores and the ranked history are
-cached per ``store.data_version``, so any write (upload, rollback, 核定) shows at the next run.
+The Store is one per database path (``st.cache_resource``) and lingers: it closes the file after
+a moment without use, so that the office can run the command line beside the app. Scores and the
+ranked history are cached per ``store.data_version``, so any write (upload, rollback, 核定) shows
+at the next run. Pages never slice them: they pass them to ``scoring.views`` with the user.
 The session holds only the logged-in ``User`` (never a password).
 """
 from __future__ import annotations
@@ -22,9 +24,12 @@ def db_path() -> str:
     return os.environ.get("KAOPING_DB") or DEFAULT_DB
 
 
+LINGER_S = 2.0
+
+
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
-    return Store(path)
+    return Store(path, linger=LINGER_S)
 
 
 def store() -> Store:
@@ -48,6 +53,7 @@ def ranked() -> pd.DataFrame:
 
 
 def periods() -> list[str]:
+    """The quarters that have results (newest last)."""
     return sorted(ranked()["period"].unique().tolist())
 
 

@@ -1,11 +1,14 @@
-"""Rendering helpers shared by the pages: Chinese labels, number formats, grade colours.
+"""Rendering helpers shared by the pages: number formats, grade colours, user text kept as text.
 
-Nothing here renders user text as HTML: tables go through ``st.dataframe`` (with a pandas
-Styler for colours) and text through plain ``st`` elements.
+Users' text (unit names, reasons, file names) is data. Streamlit renders Markdown in titles,
+captions, alerts, ``st.table`` cells and labels, so every such string that carries user text goes
+through :func:`plain` (each ASCII punctuation mark backslash-escaped: no link, image, emphasis,
+colour directive or formula survives); grids (``st.dataframe``) show cells as text already.
 """
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import contextmanager
 
 import pandas as pd
@@ -13,15 +16,30 @@ import streamlit as st
 
 from scoring import accounts
 from scoring.errors import KaopingError, Problems
+from scoring.labels import GRADE_BG, GRADE_COLORS
 
 from . import state
-from .charts import GRADE_COLORS
 
 log = logging.getLogger("kaoping.dashboard")
 
-# Grade badges: the charts' colours for the text, a pale tint behind it.
-GRADE_BG = {"优秀": "#e6f4ea", "良好": "#e3eefb", "合格": "#fdf3dc", "不合格": "#fde7e7"}
 OWN_ROW_BG = "#fff8c5"
+_MARKDOWN = re.compile(r"([!-/:-@\[-`{-~])")   # every ASCII punctuation mark
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+def plain(text) -> str:
+    """``text`` as literal text inside Streamlit Markdown (one line; nothing is interpreted)."""
+    return _MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(text)))
+
+
+def plain_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """A frame for ``st.table`` (which renders Markdown in cells): text cells through :func:`plain`."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = [plain(v) if isinstance(v, str) else v for v in out[c]]
+    out.columns = [plain(c) for c in out.columns]
+    return out
 
 
 def table(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -59,7 +77,7 @@ def grade_badges(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, dict]:
     """The grade column as coloured badges through column_config (a Styler costs ~0.1 s per 1,000 rows)."""
     df = df.copy()
     df[column] = [[g] if isinstance(g, str) and g else [] for g in df[column]]
-    names = list(GRADE_COLORS)
+    names = [g for g in GRADE_COLORS if g in set(df[column].explode().dropna())] or list(GRADE_COLORS)
     config = {column: st.column_config.MultiselectColumn(
         column, options=names, color=[GRADE_COLORS[g] for g in names], width="small")}
     return df, config
@@ -82,7 +100,7 @@ def demo_banner() -> None:
 
 def demo_accounts_table() -> None:
     rows = accounts.demo_accounts(state.store())
-    st.table(pd.DataFrame(rows, columns=["用户名", "密码", "说明"]).style.hide(axis="index"))
+    st.table(plain_cells(pd.DataFrame(rows, columns=["用户名", "密码", "说明"])).style.hide(axis="index"))
 
 
 @contextmanager
@@ -91,7 +109,7 @@ def guarded():
     try:
         yield
     except KaopingError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     except Exception:  # noqa: BLE001 - the page must not show a traceback
         log.exception("dashboard page failed")
         st.error("页面出错了,请刷新后重试;如仍有问题请联系政务公开办(错误已记录)。")
@@ -107,21 +125,21 @@ def action(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except Problems as exc:
-        st.error(exc.title)
+        st.error(plain(exc.title))
         table = getattr(exc, "table", None)
         if table is None:
             table = pd.DataFrame({"问题": [str(p) for p in exc.problems]})
         st.dataframe(table, hide_index=True, width="stretch")
         return None
     except KaopingError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
 
 
 def flash(key: str) -> None:
     """Show (once) a success message a previous run left under ``key``."""
     if key in st.session_state:
-        st.success(st.session_state.pop(key))
+        st.success(plain(st.session_state.pop(key)))
 
 
 def nullable_numbers(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict]:

@@ -1,4 +1,6 @@
-"""Who is acting, and what they may do. Every access check of the system lives here."""
+"""Accounts: users in DuckDB, argon2id hashes, login with lockout, demo accounts.
+
+Who may do what is :mod:`scoring.permissions`; this module only knows who someone is."""
 from __future__ import annotations
 
 import re
@@ -9,30 +11,15 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from . import permissions
+from .audit import record as _audit
 from .errors import InputError, KaopingError, NotFound, PermissionDenied
 from .labels import ROLE_LABELS as ROLES
 from .permissions import SYSTEM, User
 
 
-def require_office(actor: User, what: str) -> None:
-    if not actor.is_office:
-        raise PermissionDenied(f"无权{what}:仅政务公开办可以操作")
-
-
-def require_unit_access(actor: User, unit_code: str, what: str = "查看该单位详情") -> None:
-    if actor.is_office:
-        return
-    if actor.unit_code != unit_code:
-        raise PermissionDenied(f"无权{what}:账号 {actor.username} 只能访问本单位({actor.unit_code})的数据,不能访问 {unit_code}")
-
-
-# =========================================================================================
-# Accounts: users in DuckDB, argon2id hashes, login with lockout, demo accounts.
-#
 # Nothing here ever returns, prints, logs or stores a password or a hash (list_users leaves
-# pw_hash out; audit details name the action, never the secret).  The audit module imports
-# this one, so it is imported inside the functions that write audit rows.
-# =========================================================================================
+# pw_hash out; audit details name the action, never the secret).
 
 
 class AuthError(KaopingError):
@@ -79,6 +66,35 @@ def validate_password(pw, *, username: str | None = None) -> None:
         raise InputError("密码过于简单:至少需要4个不同的字符")
     if username and _norm_name(username).lower() in pw.lower():
         raise InputError("密码不能包含用户名")
+    if _guessable(pw):
+        raise InputError("密码过于常见或有规律(如 1234567890、qwertyuiop、password、重复的片段),请换一个")
+
+
+# The passwords every guessing list starts with (compared without case, digits and
+# punctuation kept), and the keyboard rows people walk along.
+COMMON_PASSWORDS = frozenset("""
+password passw0rd password1 password12 password123 password1234 p@ssw0rd p@ssword admin123456
+administrator adminadmin qwerty123 qwerty1234 qwertyuiop qwertyuiop123 1q2w3e4r5t 1qaz2wsx3edc
+zaq12wsxcde abc123456 abcd123456 a123456789 iloveyou1 welcome123 letmein123 changeme123
+woaini1314 woaini520 5201314520 zhang123456 wang123456 li123456789 aa123456789 qq123456789
+1234qwer 123qweasd 123qweasdzxc qweasdzxc asdfghjkl zxcvbnm123 kaoping2025 zhengwugongkai
+""".split())
+_KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _guessable(pw: str) -> bool:
+    """A common password, a run along the alphabet or a keyboard row, or a repeated short piece."""
+    low = pw.lower()
+    if low in COMMON_PASSWORDS:
+        return True
+    steps = {ord(b) - ord(a) for a, b in zip(low, low[1:])}
+    if len(steps) == 1 and steps <= {1, -1}:
+        return True                                 # 0123456789, abcdefghij, 9876543210
+    for row in _KEYBOARD_ROWS:
+        if low in row or low in row[::-1]:
+            return True
+    # 1212121212, abcabcabca: a short piece repeated
+    return any((low[:k] * len(low))[:len(low)] == low for k in range(1, len(low) // 2 + 1))
 
 
 def hash_password(pw: str) -> str:
@@ -112,22 +128,16 @@ def _mask(name: str) -> str:
     return f"{name[:2]}***({len(name)}字符)" if name else "(空)"
 
 
-def _audit(cur, actor, action, target="", detail="", at=None):
-    from .audit import record
-
-    record(cur, actor, action, target, detail, at=at)
-
-
 def _row(cur_or_store, username: str):
-    sql = ("SELECT username, pw_hash, role, unit_code, disabled, failed_count, locked_until "
-           "FROM users WHERE lower(username) = lower(?)")
+    sql = ("SELECT u.username, u.pw_hash, u.role, u.unit_code, u.disabled, u.failed_count, u.locked_until, n.grp "
+           "FROM users u LEFT JOIN units n USING (unit_code) WHERE lower(u.username) = lower(?)")
     if hasattr(cur_or_store, "one"):
         return cur_or_store.one(sql, [username])
     return cur_or_store.execute(sql, [username]).fetchone()
 
 
 def _user(row) -> User:
-    return User(row[0], row[2], row[3])
+    return User(row[0], row[2], row[3], group=row[7])
 
 
 def _is_demo_password(store, pw: str) -> bool:
@@ -158,7 +168,7 @@ def require_active(store, actor: User, what: str = "操作") -> User:
 
 
 def _require_manager(store, actor: User, what: str) -> User:
-    require_office(actor, what)
+    permissions.require(actor, "users.manage")
     return require_active(store, actor, what)
 
 
@@ -172,12 +182,12 @@ def add_user(store, actor: User, username: str, password: str, role: str,
     if username in RESERVED_NAMES:
         raise InputError(f"用户名「{username}」为系统保留,不能使用")
     if role not in ROLES:
-        raise InputError(f"角色只能是 office(政务公开办)或 unit(单位),不能是「{role}」")
+        raise InputError("角色只能是 " + "、".join(f"{k}({v})" for k, v in ROLES.items()) + f",不能是「{role}」")
     unit_code = (unit_code or "").strip() or None
     if role == "unit" and not unit_code:
         raise InputError("单位账号必须指定所属单位代码(--unit)")
-    if role == "office" and unit_code:
-        raise InputError("政务公开办账号不能绑定单位")
+    if role != "unit" and unit_code:
+        raise InputError(f"{ROLES[role]}账号不能绑定单位")
     _new_password_ok(store, password, username)
     pw_hash = hash_password(password)
 
@@ -274,13 +284,17 @@ def change_password(store, user: User, old: str, new: str, *, now: datetime | No
     store.write(write)
 
 
-def list_users(store, actor: User):
-    """All accounts, without hashes (office only)."""
+def list_users(store, actor: User, *, now: datetime | None = None):
+    """All accounts, without hashes (office only); ``locked`` is computed against ``now``."""
     _require_manager(store, actor, "查看账号列表")
     df = store.df("""SELECT u.username, u.role, u.unit_code, n.unit_name, u.disabled, u.created_at,
-                            u.last_login, u.failed_count, u.locked_until
-                     FROM users u LEFT JOIN units n USING (unit_code) ORDER BY u.role, u.username""")
+                            u.last_login, u.failed_count, u.locked_until,
+                            coalesce(u.locked_until > ?, false) AS locked
+                     FROM users u LEFT JOIN units n USING (unit_code) ORDER BY u.role, u.username""",
+                  [now or datetime.now()])
     df.insert(2, "role_label", df["role"].map(ROLES))
+    df["state_label"] = [("已停用" if d else "正常") + ("(锁定中)" if k else "")
+                         for d, k in zip(df["disabled"], df["locked"])]
     return df
 
 
@@ -417,18 +431,3 @@ def create_demo_accounts(store, cur=None) -> list[tuple[str, str, str]]:
 
 def is_demo(store) -> bool:
     return store.meta("demo_mode") == "1"
-
-
-# -- what a user may see -------------------------------------------------------------------
-def visible_group(store, actor: User, group: str | None = None) -> str | None:
-    """The group whose ranking the actor may see: any for the office (``None``: all groups); for a
-    unit user its own group, which ``None`` stands for, and another group is refused."""
-    if actor.is_office:
-        return group
-    row = store.one("SELECT grp FROM units WHERE unit_code = ?", [actor.unit_code])
-    if group is None and row is not None:
-        return row[0]
-    if row is None or row[0] != group:
-        raise PermissionDenied(f"无权查看「{group}」的排名:账号 {actor.username} 只能查看本单位所在分组"
-                               f"({row[0] if row else '未知'})的排名")
-    return group

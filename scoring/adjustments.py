@@ -4,22 +4,29 @@ from __future__ import annotations
 import pandas as pd
 
 from . import periods
-from .accounts import User, require_active, require_office, require_unit_access
+from .accounts import require_active
 from .audit import record
 from .errors import InputError, NotFound
+from .limits import finite
+from .permissions import User, require
 from .rules import fmt
 from .schemes import scheme_for
 from .units import unit
 
 
+MAX_REASON = 2000
+
+
 def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points: float, reason: str) -> str:
     """Record an adjustment (a revision is a new row that supersedes the previous one)."""
-    require_office(actor, "核定得分")
+    require(actor, "adjust")
     actor = require_active(store, actor, "核定得分")
     period = periods.parse_period(period)
     reason = (reason or "").strip()
     if not reason:
         raise InputError("核定必须填写理由")
+    if len(reason) > MAX_REASON:
+        raise InputError(f"核定理由不能超过{MAX_REASON}个字符")
     u = unit(store, unit_code)
     if u is None:
         raise NotFound(f"单位代码「{unit_code}」不存在")
@@ -29,12 +36,12 @@ def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points
     item = scheme.item(item_id)
     if item is None:
         raise NotFound(f"考评表 {scheme.id} 中没有条目「{item_id}」")
-    try:
-        points = float(points)
-    except (TypeError, ValueError):
-        raise InputError(f"分值「{points}」不是数字") from None
+    points = finite(points, "核定分值")  # NaN, inf and 1e308 would break every ranking of the group
     if item.kind == "penalty":
         points = abs(points)
+        if points > scheme.total_max:
+            raise InputError(f"分值{fmt(points)}超出范围:重大扣分项「{item.name}」扣除的分数不能超过总分"
+                             f"{fmt(scheme.total_max)}分")
     elif not 0 <= points <= item.max:
         raise InputError(f"分值{fmt(points)}超出范围:条目「{item.name}」应在0到{fmt(item.max)}分之间")
 
@@ -50,10 +57,9 @@ def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points
 
 def list_adjustments(store, actor: User, unit_code: str | None = None, period: str | None = None) -> pd.DataFrame:
     """Every adjustment, newest first, with whether it is the current one for its item."""
-    if unit_code is None:
-        require_office(actor, "查看全部核定记录")
-    else:
-        require_unit_access(actor, unit_code, "查看该单位的核定记录")
+    require(actor, "adjustments.view", unit=unit_code)
+    if unit_code is None and not actor.is_office:
+        unit_code = actor.unit_code     # a unit account's list is its own
     sql = """SELECT a.adj_id, a.unit_code, u.unit_name, a.period, a.item_id, a.points, a.reason, a.actor, a.adjusted_at,
                     row_number() OVER (PARTITION BY a.unit_code, a.period, a.item_id ORDER BY a.adj_id DESC) = 1 AS current
              FROM adjustments a LEFT JOIN units u USING (unit_code) WHERE true"""

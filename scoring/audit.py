@@ -5,23 +5,13 @@ audit rows; ``tests/test_accounts.py`` checks the source for such statements.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from .accounts import User, require_office
+from .errors import InputError
+from .labels import AUDIT_ACTIONS
+from .permissions import User, require
 
-ACTIONS = {
-    "login": "登录成功",
-    "login_failed": "登录失败",
-    "locked": "账号锁定",
-    "upload": "上传数据",
-    "rollback": "回滚批次",
-    "adjust": "核定得分",
-    "scheme": "加载考评表",
-    "units": "更新单位名录",
-    "user": "账号变更",
-    "init": "初始化数据库",
-    "rectification": "问题整改",
-}
+MAX_LIMIT = 100_000
 
 
 def record(cur, actor: User | str, action: str, target: str = "", detail: str = "", *,
@@ -34,9 +24,24 @@ def record(cur, actor: User | str, action: str, target: str = "", detail: str = 
     )
 
 
+def parse_since(text) -> datetime | None:
+    """``2025-10-01`` or ``2025-10-01 08:30`` as a datetime; a Chinese error naming the value otherwise."""
+    if text is None or isinstance(text, datetime):
+        return text
+    if isinstance(text, date):
+        return datetime(text.year, text.month, text.day)
+    try:
+        return datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InputError(f"起始时间「{text}」无效:应为 2025-10-01 或 2025-10-01 08:30 这样的日期时间") from None
+
+
 def read(store, actor: User, *, since=None, who: str | None = None, limit: int | None = None):
     """The log, newest first, for the office only."""
-    require_office(actor, "查看审计日志")
+    require(actor, "audit.view")
+    since = parse_since(since)
+    if limit is not None and not (isinstance(limit, int) and 1 <= limit <= MAX_LIMIT):
+        raise InputError(f"显示条数「{limit}」无效:应为 1 到 {MAX_LIMIT} 之间的整数")
     sql = "SELECT id, happened_at, actor, action, target, detail FROM audit_log WHERE true"
     params: list = []
     if since is not None:
@@ -47,7 +52,8 @@ def read(store, actor: User, *, since=None, who: str | None = None, limit: int |
         params.append(who)
     sql += " ORDER BY id DESC"
     if limit:
-        sql += f" LIMIT {int(limit)}"
+        sql += " LIMIT ?"
+        params.append(limit)
     df = store.df(sql, params)
-    df["action_label"] = df["action"].map(ACTIONS).fillna(df["action"])
+    df["action_label"] = df["action"].map(AUDIT_ACTIONS).fillna(df["action"])
     return df

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .accounts import User, require_office
 from .audit import record
 from .errors import InputError, NotFound
-
-STATUS_CURRENT = "当前"
-STATUS_SUPERSEDED = "已被替代"
-STATUS_ROLLED_BACK = "已回滚"
+from .labels import BATCH_CURRENT as STATUS_CURRENT
+from .labels import BATCH_ROLLED_BACK as STATUS_ROLLED_BACK
+from .labels import BATCH_SUPERSEDED as STATUS_SUPERSEDED
+from .permissions import User, require
 
 COLUMNS = ["batch_id", "uploaded_by", "uploaded_at", "file_name", "sha256", "n_rows", "periods", "units",
            "status", "current_rows", "rolled_back_at", "rolled_back_by"]
@@ -41,10 +40,14 @@ def list_batches(store, actor: User) -> pd.DataFrame:
 
     ``current_rows`` counts the batch's unit-period rows that are still current (a batch with
     some rows superseded by a later one stays 当前 while any row is current). The office sees every
-    batch; a unit account sees the batches that touch its own unit, with ``units`` reduced to it.
+    batch; a checker its own uploads; a unit account the batches that touch its own unit, with
+    ``units`` reduced to it.
     """
+    require(actor, "batches.view")
     if actor.is_office:
         df = store.df(_list_sql(""))
+    elif actor.is_checker:
+        df = store.df(_list_sql("WHERE b.uploaded_by = ?"), [actor.username])
     else:
         df = store.df(_list_sql("WHERE list_contains(b.units, ?)"), [actor.unit_code or ""])
         df["units"] = [[actor.unit_code] for _ in range(len(df))]
@@ -65,7 +68,7 @@ def _batch_id(value) -> int:
 
 def rollback(store, batch_id, actor: User) -> str:
     """Roll a batch back (office only), in one transaction with its audit row; returns a Chinese summary."""
-    require_office(actor, "回滚批次")
+    require(actor, "batches.rollback")
     bid = _batch_id(batch_id)
 
     def write(cur):

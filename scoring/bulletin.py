@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from . import engine, periods, reports
-from .accounts import User, require_office
+from .permissions import User, require
 from .errors import InputError, KaopingError
 from .exports import to_csv_bytes, to_xlsx_bytes
 from .ranking import change_label, rank_label, ranked_history
@@ -710,7 +710,7 @@ def _pt(x):
 
 def bulletin_bytes(store, period: str, actor: User, template_path=None, *, issued: date | None = None) -> bytes:
     """The quarterly 通报 as .docx bytes (office only)."""
-    require_office(actor, "生成季度通报")
+    require(actor, "bulletin")
     template = load_template(template_path)
     d = collect(store, period, template)
     charts = render_png([trend_figure(d), grade_figure(d)])
@@ -788,7 +788,7 @@ def score_table_frames(store, period: str, scores: engine.Scores | None = None) 
 
 def score_table_xlsx(store, period: str, actor: User) -> bytes:
     """考评得分明细表: all units × items of the period, one sheet per group (office only)."""
-    require_office(actor, "导出考评得分明细表")
+    require(actor, "bulletin")
     return to_xlsx_bytes(score_table_frames(store, period))
 
 
@@ -812,7 +812,7 @@ def ranking_frame(store, period: str) -> pd.DataFrame:
 
 def ranking_csv(store, period: str, actor: User) -> bytes:
     """The period's ranking as CSV (UTF-8 with BOM, formula-escaped; office only)."""
-    require_office(actor, "导出排名")
+    require(actor, "bulletin")
     return to_csv_bytes(ranking_frame(store, period))
 
 

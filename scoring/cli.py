@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import accounts, engine, periods
-from .permissions import User
+from . import accounts, periods, views
 from .errors import KaopingError, Problems
+from .labels import ITEM_STATUS, ROLE_LABELS
+from .permissions import ROLES, User
 from .ranking import COLUMNS, change_label, rank_label
 from .rules import fmt
 from .store import Store, default_path
@@ -123,14 +124,8 @@ def cmd_adjust(store, args, actor):
 
 
 def cmd_ranking(store, args, actor):
-    from .ranking import ranking
-
-    df = ranking(store, args.period, args.group, actor)
-    records = [{
-        "period": r.period, "group": r.group, "rank": int(r.rank), "unit_code": r.unit_code,
-        "unit_name": r.unit_name, "total": float(r.total), "grade": r.grade,
-        "rank_change": None if pd.isna(r.rank_change) else int(r.rank_change),
-    } for r in df.itertuples()]
+    df = views.ranking(store, actor, args.period, args.group)
+    records = views.ranking_records(df)
     if args.format == "json":
         _print_json(records)
     elif args.format == "csv":
@@ -149,29 +144,22 @@ def cmd_ranking(store, args, actor):
 
 
 def cmd_explain(store, args, actor):
-    from .ranking import ranking
-
-    period = periods.parse_period(args.period)
-    accounts.require_unit_access(actor, args.unit)
-    scores = engine.score(store, [periods.previous(period), period])
-    result = scores.explain(args.unit, period)
-    if result is None:
-        raise KaopingError(f"单位「{args.unit}」在 {period} 没有考评结果(未报送数据,或单位代码不存在)")
-    ranked = ranking(store, period, result["group"], CLI_OFFICE, scores=scores)
-    row = ranked[ranked["unit_code"] == args.unit].iloc[0]
+    result = views.unit_report(store, actor, args.unit, args.period)
+    row = result["rank_row"]
     rank = int(row["rank"])
     if args.format == "json":
         _print_json({
-            "unit_code": result["unit_code"], "period": period, "scheme": result["scheme"],
+            "unit_code": result["unit_code"], "period": result["period"], "scheme": result["scheme"],
             "items": [{k: it[k] for k in ("item_id", "name", "points", "max", "status", "explanation")}
                       for it in result["items"]],
             "sections": result["sections"], "bonus": result["bonus"], "veto": result["veto"],
             "total": result["total"], "grade": result["grade"], "rank": rank,
         })
         return
-    print(f"{result['unit_name']}({result['unit_code']}) {periods.label(period)} 考评明细,考评表 {result['scheme']}")
+    print(f"{result['unit_name']}({result['unit_code']}) {periods.label(result['period'])} 考评明细,"
+          f"考评表 {result['scheme']}")
     rows = [[it["item_id"], it["name"], fmt(it["points"]), "—" if it["max"] is None else fmt(it["max"]),
-             engine.STATUS_LABELS[it["status"]], it["explanation"]] for it in result["items"]]
+             ITEM_STATUS[it["status"]], it["explanation"]] for it in result["items"]]
     print(text_table(["条目", "名称", "得分", "满分", "状态", "说明"], rows, right={2, 3}))
     print()
     print(text_table(["部分", "名称", "得分", "适用满分"],
@@ -197,7 +185,7 @@ def cmd_user(store, args, actor):
     if args.user_cmd == "add":
         password = _read_password(args)
         user = accounts.add_user(store, actor, args.name, password, args.role, args.unit)
-        print(f"已创建账号 {user.username}({accounts.ROLES[user.role]}{',单位 ' + user.unit_code if user.unit_code else ''})")
+        print(f"已创建账号 {user.username}({ROLE_LABELS[user.role]}{',单位 ' + user.unit_code if user.unit_code else ''})")
     elif args.user_cmd == "disable":
         changed = accounts.disable_user(store, actor, args.name)
         print(f"已停用账号 {args.name}" if changed else f"账号 {args.name} 此前已是停用状态")
@@ -209,8 +197,7 @@ def cmd_user(store, args, actor):
         print(f"已重设账号 {args.name} 的密码")
     elif args.user_cmd == "list":
         df = accounts.list_users(store, actor)
-        rows = [[r.username, accounts.ROLES.get(r.role, r.role), r.unit_code or "", "已停用" if r.disabled else "正常"]
-                for r in df.itertuples()]
+        rows = [[r.username, r.role_label, r.unit_code or "", r.state_label] for r in df.itertuples()]
         print(text_table(["账号", "角色", "单位", "状态"], rows))
 
 
@@ -228,10 +215,19 @@ def _read_password(args) -> str:
 def cmd_audit(store, args, actor):
     from .audit import read
 
-    since = pd.Timestamp(args.since).to_pydatetime() if args.since else None
-    df = read(store, actor, since=since, who=args.actor, limit=args.limit)
+    df = read(store, actor, since=args.since, who=args.actor, limit=args.limit)
     rows = [[f"{r.happened_at:%Y-%m-%d %H:%M:%S}", r.actor, r.action_label, r.target, r.detail] for r in df.itertuples()]
     print(text_table(["时间", "操作人", "操作", "对象", "详情"], rows) if rows else "审计日志为空")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"「{text}」不是整数") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"「{text}」应为正整数")
+    return n
 
 
 def _read_text(path: str) -> str:
@@ -284,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     user_sub = p.add_subparsers(dest="user_cmd", metavar="子命令", required=True, parser_class=_Parser)
     u = user_sub.add_parser("add", help="新建账号")
     u.add_argument("name", help="用户名")
-    u.add_argument("--role", choices=["office", "unit"], required=True, help="角色")
+    u.add_argument("--role", choices=list(ROLES), required=True,
+                   help="角色:" + "、".join(f"{r}({ROLE_LABELS[r]})" for r in ROLES))
     u.add_argument("--unit", help="单位代码(role 为 unit 时必填)")
     u.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码")
     u = user_sub.add_parser("disable", help="停用账号")
@@ -298,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("audit", cmd_audit, "查看审计日志")
     p.add_argument("--since", help="起始时间,如 2025-10-01")
     p.add_argument("--actor", help="操作人")
-    p.add_argument("--limit", type=int, default=200, help="最多显示条数")
+    p.add_argument("--limit", type=_positive_int, default=200, help="最多显示条数")
     return parser
 
 

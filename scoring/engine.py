@@ -155,11 +155,8 @@ def _explain_item(item: Item, values, na, computed, ctx) -> str:
 def score(store, periods: list[str] | None = None) -> Scores:
     """Score every unit with data in ``periods`` (all periods when None)."""
     schemes = load_schemes(store)
-    con = store.cursor()
-    try:
+    with store.cursor() as con:
         return _score(con, schemes, periods)
-    finally:
-        con.close()
 
 
 def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:

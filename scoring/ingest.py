@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import periods
-from .accounts import User
+from .permissions import User
 from .audit import record
 from .errors import InputError, PermissionDenied, Problems
 from .schemes import Scheme, load_schemes

@@ -1,11 +1,12 @@
-"""Ranking inside (period, group): shared ranks, change against the previous quarter, annual mean."""
+"""Ranking inside (period, group): shared ranks, change against the previous quarter, annual mean.
+
+Pure computation over :class:`engine.Scores`; who may see which rows is :mod:`scoring.views`.
+"""
 from __future__ import annotations
 
 import pandas as pd
 
 from . import engine, periods
-from .accounts import require_unit_access, visible_group
-from .permissions import SYSTEM as CLI_OFFICE, User
 
 COLUMNS = ["period", "group", "rank", "unit_code", "unit_name", "total", "grade", "rank_change"]
 SELF_GAP_FLAG = 5.0
@@ -60,27 +61,9 @@ def ranked_history(scores: engine.Scores) -> pd.DataFrame:
                                                              ignore_index=True)
 
 
-def ranking(store, period: str, group: str | None = None, actor: User = CLI_OFFICE,
-            scores: engine.Scores | None = None) -> pd.DataFrame:
-    """The ranking of one period (all groups, or one), with changes against the previous quarter."""
-    period = periods.parse_period(period)
-    group = visible_group(store, actor, group)
-    if scores is None:
-        scores = engine.score(store, [periods.previous(period), period])
-    df = ranked_history(scores)
-    df = df[df["period"] == period]
-    if group is not None:
-        df = df[df["group"] == group]
-    return df.reset_index(drop=True)
-
-
-def annual(store, year: int, group: str | None = None, actor: User = CLI_OFFICE,
-           scores: engine.Scores | None = None) -> pd.DataFrame:
+def annual_table(scores: engine.Scores, year: int, group: str | None = None) -> pd.DataFrame:
     """Mean of the year's quarterly totals; a quarter with no data counts 0 and is flagged."""
-    group = visible_group(store, actor, group)
     quarters = periods.year_quarters(year)
-    if scores is None:
-        scores = engine.score(store, quarters)
     units = scores.units[scores.units["period"].isin(quarters)]
     if group is not None:
         units = units[units["group"] == group]
@@ -95,22 +78,13 @@ def annual(store, year: int, group: str | None = None, actor: User = CLI_OFFICE,
     out["total"] = engine.round2(out[quarters].mean(axis=1))
     out["missing_quarters"] = ["、".join(q for q, m in zip(quarters, row) if m) for row in missing.to_numpy()]
     out["year"] = year
-    out["period"] = str(year)
     out["rank"] = competition_rank(out, ["group"])
     out["tied"] = out.groupby(["group", "rank"])["unit_code"].transform("size") > 1
-    return out.drop(columns="period").sort_values(["group", "rank", "unit_code"], ignore_index=True)
+    return out.sort_values(["group", "rank", "unit_code"], ignore_index=True)
 
 
-def unit_history(store, unit_code: str, actor: User = CLI_OFFICE, scores: engine.Scores | None = None,
-                 ranked: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One unit over all quarters: total, rank of n, grade, group mean and best.
-
-    ``ranked`` (``ranked_history`` of every period), when the caller already has it, saves ranking
-    every quarter again.
-    """
-    require_unit_access(actor, unit_code)
-    if ranked is None:
-        ranked = ranked_history(scores if scores is not None else engine.score(store))
+def history_of(ranked: pd.DataFrame, unit_code: str) -> pd.DataFrame:
+    """One unit over all quarters of ``ranked``: total, rank of n, grade, group mean and best."""
     mine = ranked[ranked["unit_code"] == unit_code]
     peers = ranked[ranked["period"].isin(mine["period"]) & ranked["group"].isin(mine["group"])]
     stats = peers.groupby(["period", "group"])["total"].agg(group_mean="mean", group_best="max").reset_index()

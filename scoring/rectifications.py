@@ -12,9 +12,9 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from . import periods
-from .accounts import User, require_office, require_unit_access
 from .audit import record
-from .errors import InputError, NotFound, PermissionDenied
+from .errors import InputError, NotFound
+from .permissions import User, require
 
 OPEN, RECTIFIED, VERIFIED = "open", "rectified", "verified"
 STATUS_LABELS = {OPEN: "待整改", RECTIFIED: "已整改(待复核)", VERIFIED: "已复核"}
@@ -49,10 +49,9 @@ def _date(value, what: str) -> date | None:
 
 def list_rectifications(store, actor: User, *, unit_code: str | None = None, period: str | None = None,
                         status: str | None = None, today: date | None = None) -> pd.DataFrame:
-    """Problems, newest first. The office sees all (or one unit's); a unit only its own."""
-    if not actor.is_office:
-        if unit_code is not None:
-            require_unit_access(actor, unit_code, "查看该单位的整改问题")
+    """Problems, newest first. The office and checkers see all (or one unit's); a unit only its own."""
+    require(actor, "problems.view", unit=unit_code)
+    if actor.is_unit:
         unit_code = actor.unit_code
     sql = """SELECT r.rect_id, r.unit_code, u.unit_name, u.grp AS "group", r.period, r.source, r.description,
                     r.found_at, r.deadline, r.status, r.rectified_at, r.note, r.updated_by, r.updated_at
@@ -86,8 +85,8 @@ def summary(df: pd.DataFrame) -> dict:
 
 def add_rectification(store, actor: User, unit_code: str, period: str, source: str, description: str,
                       *, found_at=None, deadline=None) -> int:
-    """Record a problem (office only); returns its id."""
-    require_office(actor, "登记整改问题")
+    """Record a problem (office or checker); returns its id."""
+    require(actor, "problems.add")
     period = periods.parse_period(period)
     source = _text(source, "问题来源")
     description = _text(description, "问题描述")
@@ -122,10 +121,11 @@ def mark_rectified(store, actor: User, rect_id: int, note: str, *, on=None) -> s
     note = _text(note, "整改说明")
     when = _date(on, "整改日期") or date.today()
 
+    require(actor, "problems.respond")
+
     def write(cur):
         _, unit_code, status = _current(cur, rect_id)
-        if not actor.is_office and actor.unit_code != unit_code:
-            raise PermissionDenied(f"无权处理整改问题 #{rect_id}:账号 {actor.username} 只能处理本单位的问题")
+        require(actor, "problems.respond", unit=unit_code)
         if status == VERIFIED:
             raise InputError(f"整改问题 #{rect_id} 已复核通过,无需再次提交")
         cur.execute("UPDATE rectifications SET status = ?, rectified_at = ?, note = ?, updated_by = ?, "
@@ -138,8 +138,8 @@ def mark_rectified(store, actor: User, rect_id: int, note: str, *, on=None) -> s
 
 
 def review(store, actor: User, rect_id: int, accept: bool, note: str = "") -> str:
-    """The office 复核: accept (已复核) or send back (待整改; a reason is required)."""
-    require_office(actor, "复核整改")
+    """The office or a checker 复核: accept (已复核) or send back (待整改; a reason is required)."""
+    require(actor, "problems.review")
     note = _text(note, "退回理由", required=not accept)
 
     def write(cur):

@@ -553,10 +553,10 @@ def save_scheme(store, text: str, actor) -> tuple[Scheme, str]:
 
     Returns the scheme and what happened: ``new``, ``updated`` or ``unchanged``.
     """
-    from .accounts import require_office
+    from .permissions import require
     from .audit import record
 
-    require_office(actor, "加载考评表")
+    require(actor, "scheme.load")
     scheme = parse_scheme(text)
     overlaps = [
         f"applies_to:与已加载的考评表 {other.id} 重叠(分组 {'、'.join(sorted(set(scheme.groups) & set(other.groups)))},"

@@ -7,6 +7,7 @@ and bumps ``data_version`` so that readers can cache by it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,30 +90,89 @@ def _is_conflict(exc: Exception) -> bool:
 
 
 class Store:
-    """One DuckDB database file (or ``:memory:``)."""
+    """One DuckDB database file (or ``:memory:``).
 
-    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):
+    DuckDB lets one process at a time open a file for writing. A long-running reader such as the
+    app passes ``linger`` (seconds): it then opens the file on demand and closes it once it has
+    been idle that long, so that the office can run the command line beside the app; one page's
+    many reads still share one opening. Without ``linger`` the file stays open until
+    :meth:`close` (the command line, tests, the benchmark).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False,
+                 linger: float | None = None):
         self.path = str(path or default_path())
+        self.read_only = read_only
+        self.linger = linger if self.path != ":memory:" else None
+        self._lock = threading.RLock()
+        self._users = 0
+        self._last_use = time.monotonic()
+        self._con: duckdb.DuckDBPyConnection | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.con = self._connect(read_only)
-        if not read_only:
-            self.con.execute(SCHEMA)
+        with self._opened() as con:
+            if not read_only:
+                con.execute(SCHEMA)
+        self._protect()
+        if self.linger is not None:
+            threading.Thread(target=self._closer, name="kaoping-store-closer", daemon=True).start()
 
-    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + _LOCK_WAIT_S
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(self.path, read_only=read_only, config=CONFIG)
+                return duckdb.connect(self.path, read_only=self.read_only, config=CONFIG)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     raise KaopingError(f"无法打开数据库 {self.path}:{exc}") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
+    def _protect(self) -> None:
+        """The file holds password hashes: readable by its owner only (0600)."""
+        if self.path == ":memory:":
+            return
+        for f in (self.path, self.path + ".wal"):
+            try:
+                if os.stat(f).st_mode & 0o077:
+                    os.chmod(f, 0o600)
+            except OSError:
+                pass
+
+    @contextmanager
+    def _opened(self):
+        """The open connection, opening the file if a lingering store had closed it."""
+        with self._lock:
+            if self._con is None:
+                self._con = self._connect()
+            self._users += 1
+            con = self._con
+        try:
+            yield con
+        finally:
+            with self._lock:
+                self._users -= 1
+                self._last_use = time.monotonic()
+
+    def _closer(self) -> None:
+        while True:
+            time.sleep(min(self.linger, 0.25))
+            with self._lock:
+                if self._con is None and self._users == 0 and getattr(self, "_closed", False):
+                    return
+                if (self._con is not None and self._users == 0
+                        and time.monotonic() - self._last_use >= self.linger):
+                    self._con.close()
+                    self._con = None
+                    self._protect()
+
     def close(self) -> None:
-        self.con.close()
+        with self._lock:
+            self._closed = True
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def __enter__(self):
         return self
@@ -121,23 +181,23 @@ class Store:
         self.close()
 
     # -- reading ---------------------------------------------------------------------------
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor of its own, for use from another thread."""
-        return self.con.cursor()
+    @contextmanager
+    def cursor(self):
+        """A cursor of its own (usable from another thread) for the length of a ``with`` block."""
+        with self._opened() as con:
+            cur = con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     def df(self, sql: str, params=None):
-        cur = self.con.cursor()
-        try:
+        with self.cursor() as cur:
             return cur.execute(sql, params or []).df()
-        finally:
-            cur.close()
 
     def rows(self, sql: str, params=None) -> list[tuple]:
-        cur = self.con.cursor()
-        try:
+        with self.cursor() as cur:
             return cur.execute(sql, params or []).fetchall()
-        finally:
-            cur.close()
 
     def one(self, sql: str, params=None):
         rows = self.rows(sql, params)
@@ -158,23 +218,22 @@ class Store:
 
         Use through :meth:`write` where concurrent writers may conflict: it retries.
         """
-        cur = self.con.cursor()
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            yield cur
-            cur.execute(
-                "INSERT INTO meta VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
-                "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS VARCHAR)"
-            )
-            cur.execute("COMMIT")
-        except BaseException:
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
             try:
-                cur.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            raise
-        finally:
-            cur.close()
+                yield cur
+                cur.execute(
+                    "INSERT INTO meta VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
+                    "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS VARCHAR)"
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+        self._protect()
 
     def write(self, fn, *, attempts: int = 50):
         """Run ``fn(cursor)`` in one transaction, retrying when another writer conflicts."""
@@ -194,3 +253,8 @@ class Store:
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [key, value],
         )
+
+    def is_empty(self) -> bool:
+        """No units, accounts, schemes or batches yet (a new database)."""
+        return not self.one("""SELECT (SELECT count(*) FROM units) + (SELECT count(*) FROM users)
+                                    + (SELECT count(*) FROM schemes) + (SELECT count(*) FROM batches)""")[0]

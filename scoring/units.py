@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .accounts import User, require_office
+from .permissions import User, require
 from .audit import record
 from .errors import Problems
 
@@ -53,7 +53,7 @@ def parse_registry(data: bytes) -> pd.DataFrame:
 
 def save_units(store, units: pd.DataFrame, actor: User) -> dict:
     """Insert new units and update changed ones; units are never deleted."""
-    require_office(actor, "更新单位名录")
+    require(actor, "units.manage")
 
     def write(cur):
         cur.register("new_units", units[COLUMNS])

@@ -13,7 +13,8 @@ from scoring.cli import CLI_OFFICE
 from scoring.accounts import (AuthError, User, add_user, authenticate, change_password,
                               create_demo_accounts, demo_accounts, disable_user, enable_user, get_user,
                               hash_password, is_demo, list_users, require_active, reset_password,
-                              validate_password, verify, visible_group)
+                              validate_password, verify)
+from scoring import views
 from scoring.errors import InputError, NotFound, PermissionDenied
 from scoring.store import Store
 from scoring.units import save_units
@@ -309,19 +310,14 @@ def test_unknown_users_are_never_locked_and_name_is_masked(store):
 
 # -- visibility ------------------------------------------------------------------------------
 def test_visible_group(store, office, unit):
-    assert visible_group(store, office, "县区") == "县区"
-    assert visible_group(store, CLI_OFFICE, "乡镇街道") == "乡镇街道"
-    assert visible_group(store, unit, "市直部门") == "市直部门"
+    assert views.group_of(store, office, "县区") == "县区"
+    assert views.group_of(store, CLI_OFFICE, "乡镇街道") == "乡镇街道"
+    assert views.group_of(store, unit, "市直部门") == "市直部门"
+    assert views.group_of(store, unit, None) == "市直部门"          # a unit's own group
     with pytest.raises(PermissionDenied, match="只能查看本单位所在分组"):
-        visible_group(store, unit, "县区")
+        views.group_of(store, unit, "县区")
     with pytest.raises(PermissionDenied):
-        visible_group(store, User("x", "unit", "NOPE"), "市直部门")
-
-
-def test_unit_access(unit):
-    accounts.require_unit_access(unit, "SZ001")
-    with pytest.raises(PermissionDenied):
-        accounts.require_unit_access(unit, "SZ002")
+        views.group_of(store, User("x", "unit", "NOPE"), "市直部门")   # not an account
 
 
 # -- demo mode -------------------------------------------------------------------------------

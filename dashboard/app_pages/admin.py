@@ -1,16 +1,16 @@
 """管理 (office): units, accounts, audit log."""
 import streamlit as st
 
+import pandas as pd
+
 from dashboard import state, ui
-from scoring import accounts, audit, units
-from scoring.accounts import require_office
+from scoring import accounts, audit, permissions, units, views
 
 user = state.user()
-require_office(user, "进入管理页面")
 st.title("管理")
 ui.flash("admin.msg")
 
-tab_units, tab_users, tab_audit = st.tabs(["单位", "账号", "审计日志"])
+tab_units, tab_users, tab_audit, tab_rights = st.tabs(["单位", "账号", "审计日志", "权限"])
 
 with tab_units:
     registry = units.all_units(state.store())
@@ -29,10 +29,8 @@ with tab_units:
                 st.rerun()
 
 with tab_users:
-    users = accounts.list_users(state.store(), user)
-    view = users.assign(state_label=[("已停用" if d else "正常") + ("(锁定中)" if l == l and l is not None else "")
-                                     for d, l in zip(users["disabled"], users["locked_until"])])
-    st.dataframe(ui.table(view, {"username": "用户名", "role_label": "角色", "unit_name": "所属单位",
+    users = views.users(state.store(), user)
+    st.dataframe(ui.table(users, {"username": "用户名", "role_label": "角色", "unit_name": "所属单位",
                                  "state_label": "状态", "last_login": "最近登录", "created_at": "创建时间"}),
                  hide_index=True, width="stretch", key="admin.users")
 
@@ -42,7 +40,7 @@ with tab_users:
         name = st.text_input("用户名", key="admin.new_name")
         role = st.selectbox("角色", list(accounts.ROLES), format_func=accounts.ROLES.get, key="admin.new_role")
         registry = units.all_units(state.store())
-        unit_names = {"": "(政务公开办账号不选)", **dict(zip(registry["unit_code"],
+        unit_names = {"": "(政务公开办、第三方账号不选)", **dict(zip(registry["unit_code"],
                                                                registry["unit_name"] + "(" + registry["unit_code"] + ")"))}
         unit_code = st.selectbox("所属单位", list(unit_names), format_func=unit_names.get, key="admin.new_unit")
         pw = st.text_input("初始密码(至少10个字符)", type="password")
@@ -81,3 +79,8 @@ with tab_audit:
                                 "detail": "详情"}), hide_index=True, width="stretch", key="admin.audit",
                  column_config={"时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
                                 "详情": st.column_config.TextColumn(width="large")})
+
+with tab_rights:
+    st.caption("谁可以做什么(由系统的权限表生成;单位账号只能访问本单位或本分组)。")
+    st.dataframe(pd.DataFrame(permissions.action_table(), columns=["操作代码", "操作", "政务公开办", "第三方/检查组", "单位"]),
+                 hide_index=True, width="stretch", key="admin.rights")

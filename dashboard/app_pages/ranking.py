@@ -2,29 +2,26 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import accounts, bulletin, exports, periods, ranking, reports
+from scoring import bulletin, exports, periods, ranking, reports, views
 
 user = state.user()
 st.title("排名")
 
-ranked = state.ranked()
-if ranked.empty:
-    ui.no_data()
-
 all_periods = state.periods()
-own_group = accounts.visible_group(state.store(), user)
-groups = sorted(ranked["group"].unique()) if user.is_office else [own_group]
+if not all_periods:
+    ui.no_data()
+groups = views.groups(state.store(), user)
 
 c1, c2, c3, c4 = st.columns([1, 1, 1.4, 1.6])
 period = c1.selectbox("季度", all_periods[::-1], key="ranking.period")
-group = c2.selectbox("分组", groups, key="ranking.group", disabled=not user.is_office)
-group = accounts.visible_group(state.store(), user, group)  # the library refuses other groups
+group = c2.selectbox("分组", groups, key="ranking.group", disabled=len(groups) < 2)
 grades = c3.multiselect("等级", ["优秀", "良好", "合格", "不合格"], key="ranking.grades", placeholder="全部等级")
 search = c4.text_input("搜索单位", key="ranking.search", placeholder="单位名称或代码")
 
-rows = ranked[(ranked["period"] == period) & (ranked["group"] == group)].reset_index(drop=True)
+rows = views.ranking(state.store(), user, period, group, ranked=state.ranked())
 if rows.empty:
-    ui.no_data(f"{group} 在 {period} 暂无考评结果。")
+    ui.no_data(f"{ui.plain(group)} 在 {period} 暂无考评结果。")
+private = views.may(user, "ranking.private")          # the office: every row; a unit: its own
 
 # -- summary cards ---------------------------------------------------------------------------
 summary = reports.group_summary(rows).iloc[0]
@@ -39,7 +36,7 @@ risers, fallers = reports.movers(rows)
 if not risers.empty or not fallers.empty:
     up = "、".join(f"{n}(↑{c})" for n, c in zip(risers["unit_name"], risers["rank_change"]))
     down = "、".join(f"{n}(↓{-c})" for n, c in zip(fallers["unit_name"], fallers["rank_change"]))
-    st.caption(f"名次上升最多:{up or '无'};名次下降最多:{down or '无'}")
+    st.caption(ui.plain(f"名次上升最多:{up or '无'};名次下降最多:{down or '无'}"))
 
 # -- the table -------------------------------------------------------------------------------
 view = rows.assign(
@@ -55,34 +52,41 @@ if search.strip():
 view = view.reset_index(drop=True)
 
 columns = {"rank_label": "名次", "unit_name": "单位名称", "unit_code": "单位代码", "total": "总分",
-           "grade": "等级", "change": "名次变化", "total_change": "分数变化", "self_score": "自评分",
-           "self_gap": "自评差", "self_flag": "自评核对", "veto_name": "否决项"}
+           "grade": "等级", "change": "名次变化", "total_change": "分数变化"}
+if views.may(user, "trends.units"):       # every unit's self score and veto: the office's columns
+    columns.update(self_score="自评分", self_gap="自评差", self_flag="自评核对", veto_name="否决项")
 shown = ui.table(view, columns)
-shown["否决项"] = shown["否决项"].fillna("")
-own = view["unit_code"] == user.unit_code if not user.is_office else None
-if not user.is_office:
-    mine = rows[rows["unit_code"] == user.unit_code]
+if "否决项" in shown:
+    shown["否决项"] = shown["否决项"].fillna("")
+own_unit = user.unit_code
+own = view["unit_code"] == own_unit if own_unit else None
+if own_unit:
+    mine = rows[rows["unit_code"] == own_unit]
     if mine.empty:
         st.info("本单位在本季度暂无考评结果。")
     else:
         r = mine.iloc[0]
-        st.info(f"本单位 {r['unit_name']}:组内第{ranking.rank_label(r['rank'], r['tied'])}名(共{int(r['n_in_group'])}个),"
-                f"总分 {r['total']:.2f},{r['grade']},名次变化 {ranking.change_label(r['rank_change'])}。表中黄色底为本单位。")
+        self_note = "" if r["self_score"] is None or r["self_score"] != r["self_score"] else \
+            f",自评分 {float(r['self_score']):.2f}(相差 {float(r['self_gap']):+.2f})"
+        st.info(ui.plain(f"本单位 {r['unit_name']}:组内第{ranking.rank_label(r['rank'], r['tied'])}名"
+                         f"(共{int(r['n_in_group'])}个),总分 {r['total']:.2f},{r['grade']},"
+                         f"名次变化 {ranking.change_label(r['rank_change'])}{self_note}。表中黄色底为本单位。"))
 
-st.caption(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。"
-           + ("点击一行查看单位详情。" if user.is_office else "黄色底为本单位。"))
-shown, config = ui.nullable_numbers(shown, ["分数变化", "自评分", "自评差"])
+opens_any = views.may(user, "trends.units")
+st.caption(ui.plain(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。")
+           + ("点击一行查看单位详情。" if opens_any else "黄色底为本单位,点击本单位一行查看详情。"))
+shown, config = ui.nullable_numbers(shown, [c for c in ["分数变化", "自评分", "自评差"] if c in shown])
 shown, badges = ui.grade_badges(shown, "等级")
 config.update(badges, 总分=st.column_config.NumberColumn("总分", format="%.2f"))
 # a unit user sees the whole group at once, so its highlighted row is never hidden below the fold
 event = st.dataframe(ui.highlighted(shown, own) if own is not None else shown, hide_index=True, width="stretch",
-                     height=min(35 * (len(shown) + 1) + 3, 720 if user.is_office else 3600), on_select="rerun",
+                     height=min(35 * (len(shown) + 1) + 3, 720 if opens_any else 3600), on_select="rerun",
                      selection_mode="single-row", key="ranking.table", column_config=config)
 
 picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
-if picked:
+if picked and picked[0] < len(view):     # a selection made before the filter changed may point past the end
     code = view["unit_code"].iloc[picked[0]]
-    if user.is_office or code == user.unit_code:
+    if views.may(user, "unit.view", unit=code):
         st.session_state["detail.unit"] = code
         st.session_state["detail.period"] = period
         del st.session_state["ranking.table"]  # coming back must not jump again
@@ -90,8 +94,7 @@ if picked:
     else:
         st.info("单位账号只能查看本单位的详情。")
 
-export = ui.table(view, {"rank": "名次", "tied": "并列", **{k: v for k, v in columns.items() if k != "rank_label"}})
-export["并列"] = export["并列"].map({True: "是", False: ""})
+export = views.ranking_export(view, user)
 d1, d2, _ = st.columns([1, 1, 4])
 # the files are made only when someone clicks (a callable runs on the click, not on every rerun)
 d1.download_button("下载 CSV", lambda: exports.to_csv_bytes(export), file_name=f"排名_{group}_{period}.csv",
@@ -100,7 +103,7 @@ d2.download_button("下载 Excel", lambda: exports.to_xlsx_bytes({f"{group}{peri
                    file_name=f"排名_{group}_{period}.xlsx", key="ranking.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
-if user.is_office:  # the quarter's 通报 and score table, for every group, made on the click
+if views.may(user, "bulletin"):  # the quarter's 通报 and score table, for every group, made on the click
     st.subheader("季度通报")
     st.caption(f"{periods.label(period)}全市考评通报(Word,含图表与附件)和各组逐项得分表(Excel)。生成通报约需10秒。")
     b1, b2, _ = st.columns([1.4, 1.4, 3.2])

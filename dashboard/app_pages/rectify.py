@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import state, ui
 from scoring import rectifications as rect
+from scoring import views
 
 user = state.user()
 st.title("问题整改")
@@ -31,7 +32,7 @@ else:
     cols = {"rect_id": "编号", "unit_name": "单位", "period": "季度", "source": "来源", "description": "问题描述",
             "found_at": "发现日期", "deadline": "整改期限", "status_label": "状态", "overdue_label": "逾期",
             "rectified_at": "整改日期", "note": "整改说明"}
-    if not user.is_office:
+    if user.unit_code:
         cols.pop("unit_name")
     st.dataframe(ui.table(shown, cols), hide_index=True, width="stretch", key="rectify.table",
                  column_config={"问题描述": st.column_config.TextColumn(width="large")})
@@ -41,7 +42,9 @@ labels = {int(r): f"#{r} {u}:{d[:30]}" for r, u, d in zip(all_rows["rect_id"], a
 
 open_ids = [int(r) for r in all_rows.loc[all_rows["status"] == rect.OPEN, "rect_id"]]
 st.subheader("报告整改情况")
-if not open_ids:
+if not views.may(user, "problems.respond"):
+    st.caption("整改情况由单位填报。")
+elif not open_ids:
     st.caption("没有待整改的问题。")
 else:
     with st.form("rectify.done_form", clear_on_submit=True):
@@ -53,7 +56,7 @@ else:
                 st.session_state["rectify.msg"] = msg
                 st.rerun()
 
-if user.is_office:
+if views.may(user, "problems.review"):
     done_ids = [int(r) for r in all_rows.loc[all_rows["status"] == rect.RECTIFIED, "rect_id"]]
     st.subheader("复核")
     if not done_ids:
@@ -69,8 +72,9 @@ if user.is_office:
                     st.session_state["rectify.msg"] = msg
                     st.rerun()
 
+if views.may(user, "problems.add"):
     st.subheader("登记新问题")
-    units = state.ranked().drop_duplicates("unit_code").sort_values("unit_code")
+    units = views.problem_units(state.store(), user)
     unit_names = dict(zip(units["unit_code"], units["unit_name"] + "(" + units["unit_code"] + ")"))
     with st.form("rectify.add_form", clear_on_submit=True):
         a1, a2, a3 = st.columns(3)

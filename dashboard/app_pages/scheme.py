@@ -2,14 +2,14 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import reports, schemes
+from scoring import reports, schemes, views
 
 user = state.user()
 st.title("考评表")
 
 ui.flash("scheme.msg")
 
-if user.is_office:
+if views.may(user, "scheme.load"):
     with st.expander("加载或更新考评表(YAML)", expanded=not schemes.load_schemes(state.store())):
         st.caption("格式见 README「考评表」一节;同一分组同一季度只能适用一个考评表。有错误时逐条列出位置和字段,不做任何更改。")
         upload = st.file_uploader("考评表文件", type=["yaml", "yml"], key="scheme.upload")
@@ -30,9 +30,9 @@ by_id = {s.id: s for s in loaded}
 labels = {s.id: f"{s.title}({'、'.join(s.groups)},{s.period_from}–{s.period_to})" for s in loaded}
 
 scheme = by_id[st.selectbox("考评表", list(by_id), format_func=labels.get, key="scheme.pick")]
-st.markdown(f"适用分组:**{'、'.join(scheme.groups)}**  ·  适用季度:**{scheme.period_from}–{scheme.period_to}**  ·  "
+st.markdown(f"适用分组:**{ui.plain('、'.join(scheme.groups))}**  ·  适用季度:**{scheme.period_from}–{scheme.period_to}**  ·  "
             f"总分:**{scheme.total_max:g}分**  ·  加分上限:**{scheme.bonus_max:g}分**")
-st.caption("等级:" + ";".join(f"{g.name} ≥{g.min:g}分" for g in scheme.grades)
+st.caption(ui.plain("等级:" + ";".join(f"{g.name} ≥{g.min:g}分" for g in scheme.grades))
            + "。得分 = 各部分得分之和(不适用项按「得分÷适用总分×总分」折算)− 重大扣分 + 加分;触发否决项时另行处理。")
 
 table = reports.scheme_table(scheme)
@@ -41,7 +41,7 @@ for part, rows in table.groupby("part", sort=False):
     part_max = rows["part_max"].iloc[0]
     has_max = part_max is not None and part_max == part_max and not part.startswith("加分项")
     head = f"{part}" + (f"(满分{part_max:g}分,{len(rows)}项)" if has_max else f"({len(rows)}项)")
-    with st.expander(head, expanded=False):
+    with st.expander(ui.plain(head), expanded=False):
         st.dataframe(ui.styled(ui.table(rows, columns), grade_col=None), hide_index=True, width="stretch",
                      column_config={"计分办法": st.column_config.TextColumn(width="large")})
 
@@ -61,4 +61,5 @@ else:
     else:
         counts = diff["change"].value_counts()
         st.caption(";".join(f"{k}{v}项" for k, v in counts.items()))
-        st.table(ui.table(diff, {"change": "变化", "name": "考评项目", "old": "原", "new": "新"}).style.hide(axis="index"))
+        st.table(ui.plain_cells(ui.table(diff, {"change": "变化", "name": "考评项目", "old": "原", "new": "新"}))
+                 .style.hide(axis="index"))

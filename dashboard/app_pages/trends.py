@@ -2,20 +2,18 @@
 import streamlit as st
 
 from dashboard import charts, state, ui
-from scoring import accounts, reports, schemes
+from scoring import reports, schemes, views
 
 user = state.user()
 st.title("趋势")
 
-ranked = state.ranked()
-if ranked.empty:
+groups = views.groups(state.store(), user)
+if state.ranked().empty or not groups:
     ui.no_data()
-
-own_group = accounts.visible_group(state.store(), user)
-groups = sorted(ranked["group"].unique()) if user.is_office else [own_group]
-group = st.selectbox("分组", groups, key="trends.group", disabled=not user.is_office)
-group = accounts.visible_group(state.store(), user, group)
-in_group = ranked[ranked["group"] == group]
+group = st.selectbox("分组", groups, key="trends.group", disabled=len(groups) < 2)
+in_group = views.group_history(state.store(), user, group, ranked=state.ranked())
+if in_group.empty:
+    ui.no_data(f"{ui.plain(group)} 暂无考评结果。")
 
 trend = reports.group_trend(in_group)
 left, right = st.columns(2)
@@ -30,20 +28,21 @@ with st.expander("各季度统计表", expanded=False):
                            grade_col=None), hide_index=True, width="stretch")
 
 st.subheader("单季度分析")
-periods = sorted(in_group["period"].unique())
-period = st.selectbox("季度", periods[::-1], key="trends.period")
-if user.is_office:
-    st.plotly_chart(charts.section_heatmap(reports.section_matrix(state.scores(), period, group)),
-                    width="stretch", key="trends.heatmap")
-else:
-    st.caption("各单位分项得分热力图仅政务公开办可见;本单位的分项得分见「单位详情」。")
+quarters = sorted(in_group["period"].unique())
+period = st.selectbox("季度", quarters[::-1], key="trends.period")
+if not views.may(user, "trends.units"):
+    st.caption("各单位分项得分热力图和指标数值仅政务公开办可见;本单位的分项得分见「单位详情」。")
+    st.stop()
+st.plotly_chart(charts.section_heatmap(views.section_matrix(state.store(), user, period, group,
+                                                            scores=state.scores())),
+                width="stretch", key="trends.heatmap")
 
 scheme = schemes.scheme_for(state.store(), group, period)
-if scheme is not None and user.is_office:
+if scheme is not None:
     # numbers first: a yes/no indicator across units says little as a bar chart
     codes = sorted(scheme.indicators, key=lambda c: scheme.indicators[c].type == "bool")
     indicator = st.selectbox("指标", codes, format_func=lambda c: scheme.indicators[c].name, key="trends.indicator")
-    values = reports.indicator_values(state.store(), period, group, indicator)
+    values = views.indicator_values(state.store(), user, period, group, indicator)
     st.plotly_chart(charts.indicator_bars(values, scheme.indicators[indicator].name), width="stretch",
                     key="trends.indicator_chart")
     n_na = int(values["is_na"].sum())

@@ -3,30 +3,24 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, ui
-from scoring import adjustments, periods, ranking, reports
+from scoring import periods, ranking, views
 
 user = state.user()
 st.title("单位详情")
 
-ranked = state.ranked()
-if ranked.empty:
+choices = views.units(state.store(), user)
+if choices.empty or state.ranked().empty:
     ui.no_data()
-units = ranked.drop_duplicates("unit_code").sort_values(["group", "unit_code"])
-names = dict(zip(units["unit_code"], units["unit_name"] + "(" + units["unit_code"] + ")"))
+names = dict(zip(choices["unit_code"], choices["unit_name"] + "(" + choices["unit_code"] + ")"))
 
 c1, c2 = st.columns([2, 1])
-if user.is_office:
-    codes = list(names)
-    wanted = st.session_state.get("detail.unit")
-    code = c1.selectbox("单位", codes, index=codes.index(wanted) if wanted in codes else 0,
-                        format_func=lambda c: names[c], key="detail.pick")
-    st.session_state["detail.unit"] = code
-else:
-    code = user.unit_code
-    c1.text_input("单位", names.get(code, code), disabled=True, key="detail.own")
+codes = list(names)
+wanted = st.session_state.get("detail.unit")
+code = c1.selectbox("单位", codes, index=codes.index(wanted) if wanted in codes else 0,
+                    format_func=lambda c: names[c], key="detail.pick", disabled=len(codes) < 2)
+st.session_state["detail.unit"] = code
 
-# The library refuses another unit's history for a unit account (the UI only follows).
-history = ranking.unit_history(state.store(), code, user, ranked=state.ranked())
+history = views.unit_history(state.store(), user, code, ranked=state.ranked())
 if history.empty:
     ui.no_data("该单位暂无考评结果。")
 unit_periods = history["period"].tolist()
@@ -35,11 +29,11 @@ period = c2.selectbox("季度", unit_periods[::-1],
                       index=unit_periods[::-1].index(wanted) if wanted in unit_periods else 0, key="detail.period_pick")
 st.session_state["detail.period"] = period
 
-row = history[history["period"] == period].iloc[0]
-detail = state.scores().explain(code, period)
+report = views.unit_report(state.store(), user, code, period, scores=state.scores(), ranked=state.ranked())
+row = report["rank_row"]
 
 # -- score card ------------------------------------------------------------------------------
-st.subheader(f"{row['unit_name']} · {periods.label(period)}")
+st.subheader(ui.plain(f"{row['unit_name']} · {periods.label(period)}"))
 m = st.columns(6)
 m[0].metric("总分", ui.fmt2(row["total"]),
             delta=None if pd.isna(row["total_change"]) else f"{row['total_change']:+.2f}分(较上季度)")
@@ -47,17 +41,18 @@ m[1].metric("等级", row["grade"])
 rank_change = row["rank_change"]
 m[2].metric("组内名次", f"{int(row['rank'])}/{int(row['n_in_group'])}" + ("(并列)" if row["tied"] else ""),
             delta=None if pd.isna(rank_change) or int(rank_change) == 0 else f"{int(rank_change):+d}名(较上季度)")
-m[3].metric("组内平均", f"{row['group_mean']:.2f}")
-m[4].metric("组内最高", f"{row['group_best']:.2f}")
+hist_row = history[history["period"] == period].iloc[0]
+m[3].metric("组内平均", f"{hist_row['group_mean']:.2f}")
+m[4].metric("组内最高", f"{hist_row['group_best']:.2f}")
 m[5].metric("自评分", ui.fmt2(row["self_score"]))
-notes = [f"基础分 {detail['base']:.2f}(适用总分 {detail['applicable_max']:.2f})",
-         f"加分 {detail['bonus']:.2f}", f"扣分 {detail['penalty']:.2f}",
+notes = [f"基础分 {report['base']:.2f}(适用总分 {report['applicable_max']:.2f})",
+         f"加分 {report['bonus']:.2f}", f"扣分 {report['penalty']:.2f}",
          "名次变化:" + ("新进入排名" if pd.isna(rank_change) else ranking.change_label(rank_change))]
 if not pd.isna(row["self_gap"]):
     notes.append(f"自评分与核定得分相差 {row['self_gap']:+.2f}")
 st.caption(";".join(notes))
-if detail["veto_name"]:
-    st.error(f"触发单项否决:{detail['veto_name']}")
+if report["veto_name"]:
+    st.error(ui.plain(f"触发单项否决:{report['veto_name']}"))
 if row["self_gap_flag"]:
     st.warning(f"自评分与核定得分相差 {abs(row['self_gap']):.2f} 分(≥5分),请核对。")
 if row["n_missing"]:
@@ -65,16 +60,17 @@ if row["n_missing"]:
 
 # -- where to gain ---------------------------------------------------------------------------
 st.subheader("失分明细(按失分从多到少)")
-items = reports.where_to_gain(detail)
+items = report["items_table"]
 only_lost = st.toggle("只看失分项", value=True, key="detail.only_lost")
 shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["status"] != "ok")] if only_lost else items
 table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
                          "status_label": "状态", "explanation": "说明"})
-st.table(ui.styled(table, grade_col=None).hide(axis="index"))  # a table wraps the long explanations
+st.table(ui.styled(ui.plain_cells(table), grade_col=None).hide(axis="index"))  # a table wraps long explanations
 
 # -- sections and trend ----------------------------------------------------------------------
 left, right = st.columns(2)
-left.plotly_chart(charts.section_compare(reports.section_compare(state.scores(), code, period)),
+left.plotly_chart(charts.section_compare(views.section_compare(state.store(), user, code, period,
+                                                               scores=state.scores())),
                   width="stretch", key="detail.sections")
 right.plotly_chart(charts.score_trend(history, row["unit_name"]), width="stretch", key="detail.trend")
 left2, right2 = st.columns(2)
@@ -83,7 +79,7 @@ left2.plotly_chart(charts.rank_trend(history), width="stretch", key="detail.rank
 with right2:
     year = int(period[:4])
     st.markdown(f"**{year}年度结果**(各季度平均;无数据的季度计0分)")
-    annual = ranking.annual(state.store(), year, row["group"], user, scores=state.scores())
+    annual = views.annual(state.store(), user, year, row["group"], scores=state.scores())
     mine = annual[annual["unit_code"] == code]
     if mine.empty:
         st.info("暂无年度结果。")
@@ -97,14 +93,11 @@ with right2:
 
 # -- adjustments -----------------------------------------------------------------------------
 st.subheader("核定记录")
-adj = adjustments.list_adjustments(state.store(), user, unit_code=code)
+adj = report["adjustments"]
 if adj.empty:
     st.caption("该单位没有核定记录。")
 else:
-    item_names = {i["item_id"]: i["name"] for i in detail["items"]}
-    adj = adj.assign(current_label=adj["current"].map({True: "现行", False: "已被修订"}),
-                     item_name=adj["item_id"].map(item_names).fillna(adj["item_id"]),
-                     at=adj["adjusted_at"].dt.strftime("%Y-%m-%d %H:%M"))
+    adj = adj.assign(at=adj["adjusted_at"].dt.strftime("%Y-%m-%d %H:%M"))
     st.dataframe(ui.styled(ui.table(adj, {"period": "季度", "item_name": "考评项目", "points": "核定分值",
                                           "reason": "理由", "actor": "核定人", "at": "时间",
                                           "current_label": "状态"}), grade_col=None),

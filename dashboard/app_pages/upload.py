@@ -2,20 +2,19 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import accounts, batches, exports, ingest, units
+from scoring import batches, exports, ingest, views
 
 user = state.user()
 st.title("数据上传")
 ui.flash("upload.done")
 st.caption("支持 CSV(UTF-8 或 Excel 保存的 GBK)和 XLSX(第一个工作表)。每行一个单位一个季度:单位代码、季度、自评分,"
            "然后每个指标一列(表头可用指标代码或中文名称)。有任何问题时整个文件不导入。"
-           + ("" if user.is_office else f"单位账号只能上传本单位({user.unit_code})的数据。"))
+           + (f"单位账号只能上传本单位({user.unit_code})的数据。" if user.unit_code else ""))
 
 with st.expander("下载填报模板"):
-    own_group = accounts.visible_group(state.store(), user)
-    groups = sorted(units.all_units(state.store())["group"].unique()) if user.is_office else [own_group]
+    groups = views.upload_groups(state.store(), user)
     t1, t2, t3 = st.columns([1.2, 1, 1])
-    t_group = t1.selectbox("分组", groups, key="upload.template_group", disabled=not user.is_office)
+    t_group = t1.selectbox("分组", groups, key="upload.template_group", disabled=len(groups) < 2)
     t_period = t2.text_input("季度", value=ingest.template_period(state.store(), t_group),
                              key=f"upload.template_period.{t_group}")
     blank = ui.action(ingest.template, state.store(), user, t_group, t_period)
@@ -33,7 +32,7 @@ if uploaded is not None:
     st.markdown("**预览**(前几行)")
     st.dataframe(checked.preview, hide_index=True, width="stretch")
     if not checked.ok:
-        st.error(checked.title)
+        st.error(ui.plain(checked.title))
         problems = ui.table(checked.problems, {"row": "行号", "column": "列", "value": "值", "message": "问题"})
         st.dataframe(problems, hide_index=True, width="stretch",
                      column_config={"问题": st.column_config.TextColumn(width="large")})
@@ -63,19 +62,28 @@ else:
                  hide_index=True, width="stretch", key="upload.batches",
                  column_config={"上传时间": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
 
-    if user.is_office:
+    if views.may(user, "batches.rollback"):
         st.subheader("回滚批次")
         live = history[history["status"] != batches.STATUS_ROLLED_BACK]
         if live.empty:
             st.caption("没有可回滚的批次。")
         else:
             labels = {int(b): f"#{b} {f}({s})" for b, f, s in zip(live["batch_id"], live["file_name"], live["status"])}
+            # nothing is preselected: a rollback names the batch it undoes
+            batch_id = st.selectbox("批次", list(labels), index=None, format_func=labels.get, key="upload.rollback_id",
+                                    placeholder="选择要回滚的批次")
+            if batch_id is not None:
+                b = live[live["batch_id"] == batch_id].iloc[0]
+                units_text = "、".join(b["units"][:5]) + (f"等{len(b['units'])}个单位" if len(b["units"]) > 5 else "")
+                st.caption(ui.plain(f"批次 #{batch_id}「{b['file_name']}」:{b['uploaded_by']} 上传,{int(b['n_rows'])}行,"
+                                    f"季度 {'、'.join(b['periods'])},单位 {units_text}。"))
             with st.form("upload.rollback_form"):
-                batch_id = st.selectbox("批次", list(labels), format_func=labels.get, key="upload.rollback_id")
                 sure = st.checkbox("我确认回滚该批次(数据不会删除,该批次之前的数据重新生效)", key="upload.rollback_sure")
                 go = st.form_submit_button("回滚")
             if go:
-                if not sure:
+                if batch_id is None:
+                    st.warning("请先选择要回滚的批次。")
+                elif not sure:
                     st.warning("请先勾选确认。")
                 else:
                     msg = ui.action(batches.rollback, state.store(), batch_id, user)
