@@ -36,8 +36,8 @@ def plain_cells(df: pd.DataFrame) -> pd.DataFrame:
     """A frame for ``st.table`` (which renders Markdown in cells): text cells through :func:`plain`."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = [plain(v) if isinstance(v, str) else v for v in out[c]]
+        if not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = pd.Series([plain(v) if isinstance(v, str) else v for v in out[c]], index=out.index, dtype=object)
     out.columns = [plain(c) for c in out.columns]
     return out
 

@@ -45,11 +45,11 @@ def demo_frame(period: str, scheme_id: str) -> pd.DataFrame:
 def top_unit_upload(db_path, period: str = "2025Q4", group: str = "市直部门",
                     scheme_id: str = "2025-shizhi") -> tuple[str, bytes]:
     """A valid one-row upload that zeroes every figure of the group's first-ranked unit."""
-    from scoring import ranking
     from scoring.store import Store
+    from tests.support import office_ranking
 
     with Store(db_path) as s:
-        top = ranking.ranking(s, period, group)["unit_code"].iloc[0]
+        top = office_ranking(s, period, group)["unit_code"].iloc[0]
     df = demo_frame(period, scheme_id)
     row = df[df["unit_code"] == top].copy()
     for col in row.columns[3:]:

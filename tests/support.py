@@ -100,3 +100,10 @@ def setup_store(store: Store) -> Store:
     save_scheme(store, (UPLOADS / "scheme.yaml").read_text("utf-8"), CLI_OFFICE)
     save_scheme(store, (UPLOADS / "scheme_xz.yaml").read_text("utf-8"), CLI_OFFICE)
     return store
+
+
+def office_ranking(store, period: str, group: str | None = None):
+    """The ranking as the office sees it (through the read layer, as every front end)."""
+    from scoring import views
+
+    return views.ranking(store, CLI_OFFICE, period, group)

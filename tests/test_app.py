@@ -6,12 +6,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import nav
-from scoring import accounts, adjustments, engine, ranking
+from scoring import accounts, adjustments, engine, views
 from scoring import rectifications as rect
 from scoring.accounts import User
 from scoring.errors import PermissionDenied
 from scoring.store import Store
 from tests.dashboard_support import APP, build_demo_db, copy_db, top_unit_upload
+from tests.support import office_ranking
 
 OFFICE = User("office", "office")
 TIMEOUT = 60
@@ -162,7 +163,7 @@ def test_click_through_to_unit_detail(shared_db, monkeypatch):
     monkeypatch.setenv("KAOPING_DB", str(shared_db))
     with Store(shared_db) as s:
         latest = engine.latest_period(s)
-        r = ranking.ranking(s, latest, "县区")
+        r = office_ranking(s, latest, "县区")
     code, name = r["unit_code"].iloc[2], r["unit_name"].iloc[2]
     # what a row click stores before switching page
     at = app(OFFICE, "unit_detail", **{"detail.unit": code, "detail.period": latest})
@@ -177,11 +178,12 @@ def test_unit_user_cannot_reach_another_units_detail(shared_db, monkeypatch, uni
         other = s.one("SELECT unit_code FROM units WHERE grp = '市直部门' AND unit_code <> ? LIMIT 1",
                       [unit_user.unit_code])[0]
         with pytest.raises(PermissionDenied):
-            ranking.unit_history(s, other, unit_user)
+            views.unit_history(s, unit_user, other)
     at = app(unit_user, "unit_detail", **{"detail.unit": other})
     assert_clean(at)
-    own_name = at.text_input(key="detail.own").value
-    assert unit_user.unit_code in own_name
+    picker = at.selectbox(key="detail.pick")
+    assert picker.value == unit_user.unit_code and len(picker.options) == 1
+    assert picker.disabled
     assert other not in texts(at)
     with pytest.raises(ValueError):
         at.switch_page("app_pages/adjust.py")
@@ -226,12 +228,15 @@ def test_good_upload_changes_ranking_and_rollback_restores_it(db):
     assert table["单位代码"].iloc[0] != top
     # roll the batch back: the unit is first again
     at.switch_page("app_pages/upload.py").run()
+    assert at.selectbox(key="upload.rollback_id").value is None       # nothing preselected
+    newest = max(at.selectbox(key="upload.rollback_id").options, key=lambda o: int(o.split()[0].lstrip("#")))
+    at.selectbox(key="upload.rollback_id").set_value(int(newest.split()[0].lstrip("#"))).run()
     at.checkbox(key="upload.rollback_sure").check()
     next(b for b in at.button if b.label == "回滚").click().run()
     assert_clean(at)
     assert "回滚" in texts(at)
     with Store(db) as s:
-        assert ranking.ranking(s, "2025Q4", "市直部门")["unit_code"].iloc[0] == top
+        assert office_ranking(s, "2025Q4", "市直部门")["unit_code"].iloc[0] == top
 
 
 def test_adjust_needs_a_reason_then_saves(db):

@@ -1,7 +1,8 @@
-"""The quarterly 通报 (docx), the score table (xlsx) and the ranking CSV, on realistic demo data.
+"""The quarterly 通报 (docx) and the score table (xlsx), on realistic demo data.
 
 The database holds the shipped tables and registry with two demo quarters, plus a veto, a tie,
-an adjustment and a unit whose name begins with '='. The 通报 is made once, through the CLI.
+an adjustment, a unit whose name begins with '=' and one whose name holds a control character
+(written past the registry's check). The 通报 is made once, through the CLI.
 """
 from __future__ import annotations
 
@@ -18,19 +19,20 @@ import yaml
 from docx import Document
 
 from scoring import demo, engine
-from scoring.cli import CLI_OFFICE
-from scoring.accounts import User
 from scoring.adjustments import adjust
-from scoring.bulletin import ChartError, bulletin_bytes, ranking_csv, score_table_xlsx
+from scoring.bulletin import ChartError, bulletin_bytes, score_table_frames, score_table_xlsx
+from scoring.docx_writer import Doc, xml_safe
 from scoring.errors import PermissionDenied
-from scoring.ranking import change_label, ranking
+from scoring.permissions import SYSTEM as OFFICE, User
+from scoring.ranking import change_label
 from scoring.schemes import save_scheme
 from scoring.store import Store
 from scoring.units import save_units
-from tests.support import ROOT
+from tests.support import ROOT, office_ranking
 
 PERIOD, PREV = "2025Q3", "2025Q2"
 EVIL = "=HYPERLINK(\"http://x\",\"市审计局\")"
+CONTROL = "市\x07档案\x0b局"     # what the .docx holds: 市档案局
 HEADINGS = ["一、总体情况", "二、考评结果", "三、存在问题", "四、工作要求"]
 
 
@@ -38,13 +40,14 @@ def seed_demo(store) -> dict:
     """The demo registry and tables, two quarters of demo uploads written directly."""
     units = pd.read_csv(ROOT / "data" / "units.csv", dtype=str, keep_default_na=False)
     shizhi = units[units["group"] == "市直部门"]["unit_code"].tolist()
-    evil_code, veto_code, tie_a, tie_b = shizhi[3], shizhi[5], shizhi[7], shizhi[8]
+    evil_code, veto_code, tie_a, tie_b, control_code = shizhi[3], shizhi[5], shizhi[7], shizhi[8], shizhi[10]
     units.loc[units["unit_code"] == evil_code, "unit_name"] = EVIL
-    save_units(store, units.replace("", None), CLI_OFFICE)
+    save_units(store, units.replace("", None), OFFICE)
+    store.write(lambda cur: cur.execute("UPDATE units SET unit_name = ? WHERE unit_code = ?", [CONTROL, control_code]))
     schemes = {}
     for path in sorted((ROOT / "data" / "tables").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
-        save_scheme(store, text, CLI_OFFICE)
+        save_scheme(store, text, OFFICE)
         schemes[path.stem] = yaml.safe_load(text)
     frames = demo.demo_uploads(units, schemes, [PREV, PERIOD])
     subs, vals = [], []
@@ -77,8 +80,9 @@ def seed_demo(store) -> dict:
         cur.execute("INSERT INTO indicator_values SELECT * FROM vals_df")
 
     store.write(write)
-    adjust(store, CLI_OFFICE, shizhi[0], PERIOD, "site.review", 1.5, "现场检查发现栏目维护不到位")
-    return {"evil": evil_code, "veto": veto_code, "tie": (tie_a, tie_b), "adjusted": shizhi[0]}
+    adjust(store, OFFICE, shizhi[0], PERIOD, "site.review", 1.5, "现场检查发现栏目维护不到位")
+    return {"evil": evil_code, "veto": veto_code, "tie": (tie_a, tie_b), "adjusted": shizhi[0],
+            "control": control_code}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,7 @@ def world(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     assert "已生成2025年第三季度考评通报" in r.stdout and str(out) in r.stdout
     store = Store(db)
-    info.update(db=db, docx=out, store=store, ranking=ranking(store, PERIOD))
+    info.update(db=db, docx=out, store=store, ranking=office_ranking(store, PERIOD))
     yield info
     store.close()
 
@@ -110,6 +114,12 @@ def texts(doc) -> list[str]:
 
 def cell_texts(table) -> list[list[str]]:
     return [[c.text for c in row.cells] for row in table.rows]
+
+
+def as_xlsx(name: str) -> str:
+    """A name as openpyxl reads it back: formula-escaped, control characters as OOXML _xHHHH_."""
+    name = "'" + name if name.startswith("=") else name
+    return re.sub(r"[\x00-\x1f]", lambda m: f"_x{ord(m.group()):04X}_", name)
 
 
 def fw(text: str) -> str:
@@ -161,7 +171,7 @@ def test_result_tables_equal_the_library_ranking(world, document):
         assert len(rows) == len(lib)
         for cells, r in zip(rows, lib.to_dict("records")):
             rank, name, total, grade, change = cells
-            assert name == r["unit_name"]  # names exactly as registered
+            assert name == xml_safe(r["unit_name"])  # names exactly as registered, less what XML cannot hold
             assert float(total) == r["total"] and total == f"{r['total']:.2f}"
             assert grade == r["grade"]
             assert int(re.match(r"\d+", rank).group()) == r["rank"]
@@ -173,6 +183,7 @@ def test_result_tables_equal_the_library_ranking(world, document):
     assert seen_tie
     # a unit name is shown exactly as registered (no full-width punctuation forced on it)
     assert any(cell_texts(t)[i][1] == EVIL for t in tables for i in range(1, len(t.rows)))
+    assert any(cell_texts(t)[i][1] == "市档案局" for t in tables for i in range(1, len(t.rows)))
     a, b = world["tie"]
     ra, rb = (rk[rk["unit_code"] == u].iloc[0] for u in (a, b))
     assert ra["rank"] == rb["rank"] and ra["tied"] and rb["tied"]
@@ -188,7 +199,7 @@ def test_attachment_has_every_unit_with_its_total(world, document):
             found[cells[1]] = float(cells[-2])
     assert len(found) == len(rk)
     for r in rk.to_dict("records"):
-        assert found[r["unit_name"]] == r["total"]
+        assert found[xml_safe(r["unit_name"])] == r["total"]
 
 
 def test_overview_and_problems_name_the_right_units(world, document):
@@ -197,7 +208,7 @@ def test_overview_and_problems_name_the_right_units(world, document):
     assert f"本季度共考评{len(rk)}家单位" in body
     assert f"全市平均得分{engine.round2(rk['total'].mean()):.2f}分" in body
     for name in rk[rk["grade"] == "优秀"]["unit_name"]:
-        assert name in body
+        assert xml_safe(name) in body
     vetoed = rk[rk["unit_code"] == world["veto"]].iloc[0]
     assert vetoed["grade"] == "不合格"
     problems = body[body.index("三、存在问题"):body.index("四、工作要求")]
@@ -207,7 +218,7 @@ def test_overview_and_problems_name_the_right_units(world, document):
 
 def test_score_table_xlsx(world):
     store, rk = world["store"], world["ranking"]
-    wb = openpyxl.load_workbook(io.BytesIO(score_table_xlsx(store, PERIOD, CLI_OFFICE)))
+    wb = openpyxl.load_workbook(io.BytesIO(score_table_xlsx(store, PERIOD, OFFICE)))
     assert wb.sheetnames == ["县区", "市直部门", "乡镇街道", "公共企事业单位"]
     totals, evil_cells = {}, []
     for ws in wb.worksheets:
@@ -225,28 +236,16 @@ def test_score_table_xlsx(world):
     assert evil_cells and all(c == "'" + EVIL for c in evil_cells)
     assert len(totals) == len(rk)
     for r in rk.to_dict("records"):
-        name = "'" + r["unit_name"] if r["unit_name"].startswith("=") else r["unit_name"]
-        assert totals[name] == r["total"]
+        assert totals[as_xlsx(r["unit_name"])] == r["total"]
     # the engine's explanation is the 失分原因
     ws = wb["市直部门"]
     adjusted = [row for row in ws.iter_rows(min_row=2, values_only=True) if row[6] and row[6] != "待评定"]
     assert len(adjusted) == 1 and adjusted[0][3] == 1.5 and adjusted[0][5].startswith("已核定为1.5分")
 
 
-def test_ranking_csv(world):
-    store, rk = world["store"], world["ranking"]
-    data = ranking_csv(store, PERIOD, CLI_OFFICE)
-    assert data.startswith(b"\xef\xbb\xbf")
-    df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype={"单位代码": str})
-    assert len(df) == len(rk)
-    merged = df.merge(rk, left_on="单位代码", right_on="unit_code")
-    assert (merged["名次"] == merged["rank"]).all() and (merged["得分"] == merged["total"]).all()
-    assert df.loc[df["单位代码"] == world["evil"], "单位名称"].item() == "'" + EVIL
-
-
 def test_office_only(world):
     unit = User("u1", "unit", world["veto"])
-    for fn in (bulletin_bytes, score_table_xlsx, ranking_csv):
+    for fn in (bulletin_bytes, score_table_xlsx, score_table_frames):
         with pytest.raises(PermissionDenied):
             fn(world["store"], PERIOD, unit)
 
@@ -254,4 +253,4 @@ def test_office_only(world):
 def test_missing_browser_is_a_clear_error(world, monkeypatch):
     monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
     with pytest.raises(ChartError, match="浏览器"):
-        bulletin_bytes(world["store"], PERIOD, CLI_OFFICE)
+        bulletin_bytes(world["store"], PERIOD, OFFICE)

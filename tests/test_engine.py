@@ -4,7 +4,7 @@ import pytest
 from scoring import engine
 from scoring.cli import CLI_OFFICE
 from scoring.adjustments import adjust
-from scoring.ranking import ranking
+from tests.support import office_ranking as ranking
 from tests.support import GOOD, WEAK, submit
 
 
