@@ -1,6 +1,8 @@
 """AppTest: every page of each role's navigation renders, and the issue's behaviours work."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -62,11 +64,16 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def unescape(text: str) -> str:
+    """What a person reads of Markdown source in which user text was escaped (ui.plain)."""
+    return re.sub(r"\\(.)", r"\1", str(text))
+
+
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.subheader]
     parts += [m.value for m in at.metric] + [m.label for m in at.metric] + [w.value for w in at.warning]
     parts += [i.value for i in at.info] + [s.value for s in at.success]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(unescape(p) for p in parts)
 
 
 def frame(el) -> pd.DataFrame:
@@ -102,7 +109,7 @@ def test_login_form_demo_banner_wrong_password_and_success(db):
     at = app(None)
     assert at.title[0].value == "政务公开季度考评"
     assert any("演示模式" in w.value for w in at.warning)
-    assert "unit-shizhi" in frame(at.table[0])["用户名"].tolist()
+    assert "unit-shizhi" in [unescape(u) for u in frame(at.table[0])["用户名"]]
     at.text_input(key="login.username").input("office")
     at.text_input[1].input("wrong-password-1")
     at.button[0].click().run()
@@ -239,17 +246,31 @@ def test_good_upload_changes_ranking_and_rollback_restores_it(db):
         assert office_ranking(s, "2025Q4", "市直部门")["unit_code"].iloc[0] == top
 
 
+def _keyed(widgets, prefix):
+    return next(w for w in widgets if w.key.startswith(prefix))
+
+
 def test_adjust_needs_a_reason_then_saves(db):
     at = app(OFFICE, "adjust")
     assert_clean(at)
-    at.number_input(key="adjust.points").set_value(1.0)
+    picked = at.selectbox(key="adjust.item")
+    current = float(re.search(r"现([\d.]+)分", picked.options[picked.index]).group(1))
+    assert _keyed(at.number_input, "adjust.points").value == current        # starts at the current points
+    _keyed(at.number_input, "adjust.points").set_value(99.0)
+    _keyed(at.text_area, "adjust.reason").input("超出满分")
+    next(b for b in at.button if b.label == "保存核定").click().run()
+    assert "超出范围" in at.error[0].value                                   # said, in Chinese
+    _keyed(at.number_input, "adjust.points").set_value(1.0)
+    _keyed(at.text_area, "adjust.reason").input("")
     next(b for b in at.button if b.label == "保存核定").click().run()
     assert "理由" in at.error[0].value
-    at.number_input(key="adjust.points").set_value(1.0)
-    at.text_area(key="adjust.reason").input("材料复核后认定")
+    _keyed(at.number_input, "adjust.points").set_value(1.0)
+    _keyed(at.text_area, "adjust.reason").input("材料复核后认定")
     next(b for b in at.button if b.label == "保存核定").click().run()
     assert_clean(at)
     assert "已核定" in texts(at)
+    picked = at.selectbox(key="adjust.item")
+    assert "已核定,现1.00分" in picked.options[picked.index]                 # the label shows the new points
     with Store(db) as s:
         adj = adjustments.list_adjustments(s, OFFICE)
     assert "材料复核后认定" in adj["reason"].tolist()

@@ -46,8 +46,9 @@ penalty = item.max is None
 top = float(scheme.total_max) if penalty else float(item.max)
 # the form starts at the item's current points (a penalty: the points it takes away)
 with st.form(f"adjust.form.{code}.{period}.{item_id}"):
-    points = st.number_input("扣除分数" if penalty else f"核定分值(0–{top:g}分)", min_value=0.0, max_value=top,
-                             value=min(max(abs(float(current["points"])), 0.0), top), step=0.5, format="%.2f",
+    # no widget bounds: an out-of-range value gets the library's Chinese message, not a browser tooltip
+    points = st.number_input("扣除分数" if penalty else f"核定分值(0–{top:g}分)",
+                             value=abs(float(current["points"])), step=0.5, format="%.2f",
                              key=f"adjust.points.{code}.{period}.{item_id}")
     reason = st.text_area("核定理由(必填)", key=f"adjust.reason.{code}.{period}.{item_id}")
     if st.form_submit_button("保存核定", type="primary"):
