@@ -140,8 +140,6 @@ class Scores:
 def _explain_item(item: Item, values, na, computed, ctx) -> str:
     rule = item.rule
     reads = rule.reads()
-    if item.rule.type_name == "manual":
-        return rule.explain(values, computed, item.max, ctx)
     na_codes = [c for c in reads if na.get(c)]
     if na_codes:
         return explain_na(na_codes, item.max, ctx)
@@ -324,8 +322,6 @@ def _score_item(item: Item, filled, missing, na, groups) -> tuple[np.ndarray, np
     """Points and status of one item for every row; ``filled`` has 0 where a value is absent."""
     n = len(groups)
     rule = item.rule
-    if rule.type_name == "manual":
-        return np.zeros(n), np.full(n, PENDING, dtype=np.int8)
     reads = rule.reads()
     is_na = np.zeros(n, dtype=bool)
     is_missing = np.zeros(n, dtype=bool)
@@ -338,10 +334,11 @@ def _score_item(item: Item, filled, missing, na, groups) -> tuple[np.ndarray, np
     pts = rule.score(filled, item.max, groups)
     if item.max is not None:
         upper = np.minimum(pts, item.max)
-        pts = upper if getattr(rule, "floor", "item") == "section" else np.clip(upper, 0.0, item.max)
+        pts = upper if rule.floor == "section" else np.clip(upper, 0.0, item.max)
     else:
         pts = np.maximum(pts, 0.0)
-    status = np.where(is_na, np.int8(NA), np.where(is_missing, np.int8(MISSING), np.int8(OK)))
+    scored = np.int8(PENDING if rule.pending_when_unadjusted else OK)
+    status = np.where(is_na, np.int8(NA), np.where(is_missing, np.int8(MISSING), scored))
     return np.where(is_na | is_missing, 0.0, pts), status
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from . import engine
+from .labels import RULE_TYPES
+
 
 def _is_pass(df: pd.DataFrame) -> pd.Series:
     """Passing: above the scheme's lowest grade (the engine's ``passed``; a veto never passes)."""
@@ -135,59 +137,24 @@ def indicator_values(store, period: str, group: str, indicator: str) -> pd.DataF
                        ORDER BY u.unit_code""", [period, indicator, group, period])
 
 
-RULE_TYPE_LABELS = {"boolean": "是否", "deduct": "扣分", "ladder": "分档", "rate": "比率", "ratio": "比值",
-                    "relative": "横向比较", "per": "按次计分", "manual": "人工评定"}
-
-
-def rule_text(item, names: dict[str, str]) -> str:
-    """A scheme item's rule in words, e.g. 「网站错链数」每处扣0.5分,扣完为止."""
-    from .rules import fmt
-
-    r = item.rule
-    n = lambda code: f"「{names.get(code, code)}」"  # noqa: E731
-    t = r.type_name
-    if t == "boolean":
-        return f"{n(r.indicator)}为是得{fmt(item.max)}分,否则0分"
-    if t == "deduct":
-        floor = "扣完为止" if r.floor == "item" else "可超扣,但所在部分不低于0分"
-        return f"{n(r.indicator)}每处扣{fmt(r.per)}分,{floor}"
-    if t == "ladder":
-        return f"按{n(r.indicator)}分档:" + "、".join(f"≥{fmt(a)}得{fmt(b)}分" for a, b in r.tiers) + ",否则0分"
-    if t == "rate":
-        return f"{n(r.indicator)}≥{fmt(r.full_at)}得满分,≤{fmt(r.zero_at)}得0分,其间按比例计分"
-    if t == "ratio":
-        zero = {"full": "得满分", "na": "本项不适用", "zero": "得0分"}[r.on_zero]
-        return (f"{n(r.numerator)}÷{n(r.denominator)}达到{fmt(r.full_at)}得满分,不足按比例计分;"
-                f"{n(r.denominator)}为0时{zero}")
-    if t == "relative":
-        return f"按{n(r.indicator)}与本组本季度最高值之比计分"
-    if t == "per":
-        if item.max is None:
-            return f"{n(r.indicator)}每次扣{fmt(r.per)}分,不设上限"
-        return f"{n(r.indicator)}每次得{fmt(r.per)}分,最多{fmt(item.max)}分"
-    if t == "manual":
-        return "由考评组评定(核定录入),未评定前计0分"
-    return t
-
-
 def scheme_table(scheme) -> pd.DataFrame:
     """Every item of a scheme as a row: part, part max, item, max, rule type and rule in words."""
     names = scheme.names()
     rows = []
     for sec in scheme.sections:
         for it in sec.items:
-            rows.append((f"{sec.name}", sec.max, it.id, it.name, it.max, it.rule.type_name, rule_text(it, names)))
+            rows.append((f"{sec.name}", sec.max, it.id, it.name, it.max, it.rule.type_name, it.rule.describe(names, it.max)))
     for it in scheme.bonus_items:
         rows.append((f"加分项(最多{scheme.bonus_max:g}分)", scheme.bonus_max, it.id, it.name, it.max,
-                     it.rule.type_name, rule_text(it, names)))
+                     it.rule.type_name, it.rule.describe(names, it.max)))
     for it in scheme.penalties:
-        rows.append(("重大扣分项", None, it.id, it.name, None, it.rule.type_name, rule_text(it, names)))
+        rows.append(("重大扣分项", None, it.id, it.name, None, it.rule.type_name, it.rule.describe(names, it.max)))
     for v in scheme.vetoes:
         cap = f"总分不超过{v.cap:g}分" if v.cap is not None else "总分计0分,等级为最低等级"
         rows.append(("单项否决", None, v.id, v.name, None, "veto",
                      f"「{names.get(v.indicator, v.indicator)}」{v.op}{v.value:g} 时{cap}"))
     df = pd.DataFrame(rows, columns=["part", "part_max", "item_id", "name", "max", "rule_type", "rule"])
-    df["rule_type_label"] = df["rule_type"].map({**RULE_TYPE_LABELS, "veto": "否决"}).fillna(df["rule_type"])
+    df["rule_type_label"] = df["rule_type"].map(RULE_TYPES).fillna(df["rule_type"])
     return df
 
 

@@ -1,18 +1,23 @@
 """The rule types of a scheme: one registered class each, as pandera registers its checks.
 
-A rule scores a whole column of units at once (``score``) and explains one unit's points in a
-Chinese sentence a person can check by hand (``explain``). Missing and not-applicable values
-are handled by the engine before a rule sees them, except where the rule itself decides
+A rule class is all there is to know about its type: the parameters it takes and their checks
+(``build``), how it scores a column of units (``score``), how it says the scoring in words
+(``describe``), and how it explains one unit's points (``explain``). Missing and not-applicable
+values are handled by the engine before a rule sees them, except where the rule itself decides
 (``ratio`` with a zero denominator).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Callable, ClassVar
+from collections.abc import Callable, Container
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
-RULES: dict[str, type] = {}
+from .errors import InputError
+from .limits import MAX_ABS, finite
+
+RULES: dict[str, type[Rule]] = {}
 
 
 def rule(name: str) -> Callable[[type], type]:
@@ -34,6 +39,37 @@ def fmt(x: float | None) -> str:
     return "0" if text == "-0" else text
 
 
+def number(value, *, lo: float = -MAX_ABS, above: float | None = None) -> float:
+    """A number written in a scheme, or InputError saying what is wrong with it (no place: the
+    caller knows the place). YAML's true/false are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"应为数字,实际为「{value}」")
+    x = finite(value, "数值", lo=lo, hi=MAX_ABS)
+    if above is not None and x <= above:
+        raise InputError(f"必须大于{above:g},实际为{x:g}")
+    return x
+
+
+# -- parameter declarations: the dataclass fields of a rule, with what they must hold -------------
+def indicator() -> Any:
+    """An indicator the rule reads (its code, declared in the scheme's indicators)."""
+    return field(metadata={"kind": "indicator"})
+
+
+def number_param(default=MISSING, *, lo: float = -MAX_ABS, above: float | None = None) -> Any:
+    return field(default=default, metadata={"kind": "number", "lo": lo, "above": above})
+
+
+def choice(*options: str) -> Any:
+    """One of ``options``; the first is the default."""
+    return field(default=options[0], metadata={"kind": "choice", "options": options})
+
+
+def tiers() -> Any:
+    """``[[threshold, points], …]``."""
+    return field(metadata={"kind": "tiers"})
+
+
 @dataclass(frozen=True)
 class Context:
     """What ``explain`` may need beyond the unit's own values."""
@@ -49,44 +85,130 @@ class Context:
         return "%" if code in self.percent else ""
 
 
+Problem = tuple[str, str]  # (parameter path inside the rule, e.g. "tiers[1][0]", message)
+
+
 class Rule:
-    """Base of every rule type: the parameters are the dataclass fields."""
+    """Base of every rule type: the parameters are the dataclass fields (declared with
+    :func:`indicator`, :func:`number_param`, :func:`choice`, :func:`tiers`)."""
 
     type_name: ClassVar[str]
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
-    indicator_params: ClassVar[tuple[str, ...]] = ("indicator",)
+    penalty_ok: ClassVar[bool] = False  # may score a 重大扣分项 (an item without a max)
+    # scored by the office (核定), not from figures: 0 and 待评定 until adjusted
+    pending_when_unadjusted: ClassVar[bool] = False
+    # "section": the item's points may go below 0, its section's may not (deduct declares it)
+    floor = "item"
+
+    @classmethod
+    def build(cls, raw: dict, indicators: Container[str]) -> tuple[Rule | None, list[Problem]]:
+        """The rule a scheme's ``rule:`` mapping describes, or the problems with it."""
+        problems: list[Problem] = []
+        params = {f.name: f for f in fields(cls)}
+        for key in raw:
+            if key != "type" and key not in params:
+                problems.append((str(key), f"{cls.type_name} 规则没有参数「{key}」,"
+                                            f"可用参数:{'、'.join(sorted(params)) or '无'}"))
+        kwargs = {}
+        for name, f in params.items():
+            value = raw.get(name)
+            if value is None:
+                if f.default is MISSING:
+                    problems.append((name, f"{cls.type_name} 规则缺少参数 {name}"))
+                continue
+            try:
+                kwargs[name] = _PARAM_KINDS[f.metadata["kind"]](value, f.metadata, indicators)
+            except _ParamError as exc:
+                problems.append((name + exc.sub, exc.message))
+        if problems:
+            return None, problems
+        made = cls(**kwargs)
+        problems = made.check()
+        return (None, problems) if problems else (made, [])
+
+    def check(self) -> list[Problem]:
+        """Checks across parameters (each parameter alone is checked by its declaration)."""
+        return []
 
     def reads(self) -> list[str]:
-        return [getattr(self, p) for p in self.indicator_params]
+        return [getattr(self, f.name) for f in fields(self) if f.metadata.get("kind") == "indicator"]
 
     def na_mask(self, cols: dict[str, np.ndarray]) -> np.ndarray | None:
         """Units for which the rule itself finds the item not applicable."""
         return None
 
-    def score(self, cols: dict[str, np.ndarray], max_: float, groups: np.ndarray) -> np.ndarray:
+    def score(self, cols: dict[str, np.ndarray], max_: float | None, groups: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self, names: dict[str, str], max_: float | None) -> str:
+        """How an item is scored, in words, e.g. 「网站错链数」每处扣0.5分,扣完为止."""
         raise NotImplementedError
 
     def explain(self, v: dict[str, float], points: float, max_: float | None, ctx: Context) -> str:
         raise NotImplementedError
 
-    @classmethod
-    def params(cls) -> list[tuple[str, object, bool]]:
-        """(name, default, required) of each parameter."""
-        from dataclasses import MISSING
 
-        return [(f.name, f.default, f.default is MISSING) for f in fields(cls)]
+class _ParamError(Exception):
+    def __init__(self, message: str, sub: str = ""):
+        self.message, self.sub = message, sub
+
+
+def _indicator_param(value, meta, indicators):
+    if not isinstance(value, str) or value not in indicators:
+        raise _ParamError(f"指标「{value}」未在 indicators 中声明")
+    return value
+
+
+def _number_param(value, meta, indicators):
+    try:
+        return number(value, lo=meta["lo"], above=meta["above"])
+    except InputError as exc:
+        raise _ParamError(str(exc)) from None
+
+
+def _choice_param(value, meta, indicators):
+    if value not in meta["options"]:
+        raise _ParamError(f"取值「{value}」无效,可用:{'、'.join(meta['options'])}")
+    return value
+
+
+def _tiers_param(value, meta, indicators):
+    if not isinstance(value, list) or not value:
+        raise _ParamError("应为 [[阈值, 分值], …] 的列表")
+    out = []
+    for k, tier in enumerate(value):
+        if not isinstance(tier, list) or len(tier) != 2:
+            raise _ParamError(f"每档应为 [阈值, 分值],实际为「{tier}」", f"[{k}]")
+        pair = []
+        for m, (x, lo) in enumerate(zip(tier, (-MAX_ABS, 0.0))):
+            try:
+                pair.append(number(x, lo=lo))
+            except InputError as exc:
+                raise _ParamError(str(exc), f"[{k}][{m}]") from None
+        out.append(tuple(pair))
+    return tuple(out)
+
+
+_PARAM_KINDS = {"indicator": _indicator_param, "number": _number_param, "choice": _choice_param,
+                "tiers": _tiers_param}
 
 
 def _of_max(max_: float | None) -> str:
     return f"(满分{fmt(max_)}分)" if max_ is not None else ""
 
 
+def _quoted(names: dict[str, str], code: str) -> str:
+    return f"「{names.get(code, code)}」"
+
+
 @rule("boolean")
 class Boolean(Rule):
-    indicator: str
+    indicator: str = indicator()
 
     def score(self, cols, max_, groups):
         return np.where(cols[self.indicator] > 0, max_, 0.0)
+
+    def describe(self, names, max_):
+        return f"{_quoted(names, self.indicator)}为是得{fmt(max_)}分,否则0分"
 
     def explain(self, v, points, max_, ctx):
         name = ctx.name(self.indicator)
@@ -97,14 +219,17 @@ class Boolean(Rule):
 
 @rule("deduct")
 class Deduct(Rule):
-    indicator: str
-    per: float
-    floor: str = "item"
-    choices = {"floor": ("item", "section")}
+    indicator: str = indicator()
+    per: float = number_param(lo=0.0)
+    floor: str = choice("item", "section")
 
     def score(self, cols, max_, groups):
         raw = max_ - self.per * cols[self.indicator]
         return raw if self.floor == "section" else np.maximum(raw, 0.0)
+
+    def describe(self, names, max_):
+        floor = "扣完为止" if self.floor == "item" else "可超扣,但所在部分不低于0分"
+        return f"{_quoted(names, self.indicator)}每处扣{fmt(self.per)}分,{floor}"
 
     def explain(self, v, points, max_, ctx):
         n = v[self.indicator]
@@ -121,8 +246,13 @@ class Deduct(Rule):
 
 @rule("ladder")
 class Ladder(Rule):
-    indicator: str
-    tiers: tuple
+    indicator: str = indicator()
+    tiers: tuple = tiers()
+
+    def check(self):
+        if any(a[0] <= b[0] for a, b in zip(self.tiers, self.tiers[1:])):
+            return [("tiers", "阈值必须从高到低")]
+        return []
 
     def score(self, cols, max_, groups):
         x = cols[self.indicator]
@@ -131,26 +261,43 @@ class Ladder(Rule):
             out = np.where(x >= threshold, float(pts), out)
         return out
 
+    def _steps(self) -> str:
+        return "、".join(f"≥{fmt(t)}得{fmt(p)}分" for t, p in self.tiers)
+
+    def describe(self, names, max_):
+        return f"按{_quoted(names, self.indicator)}分档:{self._steps()},否则0分"
+
     def explain(self, v, points, max_, ctx):
         x = v[self.indicator]
         name = ctx.name(self.indicator)
-        steps = "、".join(f"≥{fmt(t)}得{fmt(p)}分" for t, p in self.tiers)
         for threshold, _ in self.tiers:
             if x >= threshold:
-                return f"{name}{fmt(x)},达到「≥{fmt(threshold)}」档({steps}),得{fmt(points)}分{_of_max(max_)}"
+                return f"{name}{fmt(x)},达到「≥{fmt(threshold)}」档({self._steps()}),得{fmt(points)}分{_of_max(max_)}"
         lowest = self.tiers[-1][0]
-        return f"{name}{fmt(x)},未达到最低档{fmt(lowest)}({steps}),得0分{_of_max(max_)}"
+        return f"{name}{fmt(x)},未达到最低档{fmt(lowest)}({self._steps()}),得0分{_of_max(max_)}"
 
 
 @rule("rate")
 class Rate(Rule):
-    indicator: str
-    full_at: float = 100.0
-    zero_at: float = 0.0
+    """Linear between the zero line and the full line; full_at < zero_at means lower is better."""
+
+    indicator: str = indicator()
+    full_at: float = number_param(100.0)
+    zero_at: float = number_param(0.0)
+
+    def check(self):
+        if self.full_at == self.zero_at:
+            return [("zero_at", "满分线 full_at 与零分线 zero_at 不能相同")]
+        return []
 
     def score(self, cols, max_, groups):
         x = cols[self.indicator]
         return max_ * np.clip((x - self.zero_at) / (self.full_at - self.zero_at), 0.0, 1.0)
+
+    def describe(self, names, max_):
+        full, zero = ("≥", "≤") if self.full_at > self.zero_at else ("≤", "≥")
+        return (f"{_quoted(names, self.indicator)}{full}{fmt(self.full_at)}得满分,"
+                f"{zero}{fmt(self.zero_at)}得0分,其间按比例计分")
 
     def explain(self, v, points, max_, ctx):
         x = v[self.indicator]
@@ -169,12 +316,10 @@ class Rate(Rule):
 
 @rule("ratio")
 class Ratio(Rule):
-    numerator: str
-    denominator: str
-    full_at: float = 1.0
-    on_zero: str = "full"
-    choices = {"on_zero": ("full", "na", "zero")}
-    indicator_params = ("numerator", "denominator")
+    numerator: str = indicator()
+    denominator: str = indicator()
+    full_at: float = number_param(1.0, above=0.0)
+    on_zero: str = choice("full", "na", "zero")
 
     def na_mask(self, cols):
         return (cols[self.denominator] == 0) if self.on_zero == "na" else None
@@ -185,6 +330,11 @@ class Ratio(Rule):
             frac = np.clip((num / np.where(den == 0, 1.0, den)) / self.full_at, 0.0, 1.0)
         on_zero = {"full": max_, "na": 0.0, "zero": 0.0}[self.on_zero]
         return np.where(den == 0, on_zero, max_ * frac)
+
+    def describe(self, names, max_):
+        zero = {"full": "得满分", "na": "本项不适用", "zero": "得0分"}[self.on_zero]
+        num, den = _quoted(names, self.numerator), _quoted(names, self.denominator)
+        return f"{num}÷{den}达到{fmt(self.full_at)}得满分,不足按比例计分;{den}为0时{zero}"
 
     def explain(self, v, points, max_, ctx):
         num, den = v[self.numerator], v[self.denominator]
@@ -203,13 +353,16 @@ class Ratio(Rule):
 
 @rule("relative")
 class Relative(Rule):
-    indicator: str
+    indicator: str = indicator()
 
     def score(self, cols, max_, groups):
         x = np.nan_to_num(cols[self.indicator], nan=0.0)
         best = _group_max(x, groups)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(best > 0, max_ * np.clip(x / np.where(best > 0, best, 1.0), 0.0, 1.0), 0.0)
+
+    def describe(self, names, max_):
+        return f"按{_quoted(names, self.indicator)}与本组本季度最高值之比计分"
 
     def explain(self, v, points, max_, ctx):
         x = v[self.indicator]
@@ -232,12 +385,20 @@ def _group_max(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 @rule("per")
 class Per(Rule):
-    indicator: str
-    per: float
+    """Points per case, up to the item's max; without a max (a penalty) there is no cap."""
+
+    indicator: str = indicator()
+    per: float = number_param(lo=0.0)
+    penalty_ok = True
 
     def score(self, cols, max_, groups):
         raw = self.per * cols[self.indicator]
         return raw if max_ is None else np.minimum(raw, max_)
+
+    def describe(self, names, max_):
+        if max_ is None:
+            return f"{_quoted(names, self.indicator)}每次扣{fmt(self.per)}分,不设上限"
+        return f"{_quoted(names, self.indicator)}每次得{fmt(self.per)}分,最多{fmt(max_)}分"
 
     def explain(self, v, points, max_, ctx):
         n = v[self.indicator]
@@ -250,10 +411,14 @@ class Per(Rule):
 
 @rule("manual")
 class Manual(Rule):
-    indicator_params = ()
+    penalty_ok = True
+    pending_when_unadjusted = True
 
     def score(self, cols, max_, groups):
-        raise AssertionError("manual items are scored from adjustments by the engine")
+        return np.zeros(len(groups))
+
+    def describe(self, names, max_):
+        return "由考评组评定(核定录入),未评定前计0分"
 
     def explain(self, v, points, max_, ctx):
         return f"待考评组评定,暂计0分{_of_max(max_)}"

@@ -1,7 +1,7 @@
 """Schemes (考评表): the YAML form, its load-time checks, and the objects the engine runs.
 
 Every problem found while loading is collected, each naming the place and the field, e.g.
-``sections[1].items[0](site.items).rule.tiers:阈值必须从高到低``.
+``sections[1](site).items[1](site.items).rule.tiers:阈值必须从高到低``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import yaml
 
 from . import periods
 from .errors import InputError, Problems
-from .rules import RULES, Rule
+from .limits import MAX_ABS
+from .permissions import require
+from .rules import RULES, Rule, number
 
 INDICATOR_TYPES = {"count": "计数(非负整数)", "number": "数值", "rate": "比率(0–100%)", "bool": "是/否"}
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -185,18 +187,17 @@ class _Errors(list):
         self.append(f"{path}:{message}")
 
 
-def _num(value, path, errors, *, required=True, minimum=None):
+def _num(value, path, errors, *, required=True, lo=-MAX_ABS, above=None):
+    """A finite number within [lo, MAX_ABS] (and > ``above``), or None and the problem noted."""
     if value is None:
         if required:
             errors.add(path, "缺少数值")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        errors.add(path, f"应为数字,实际为「{value}」")
+    try:
+        return number(value, lo=lo, above=above)
+    except InputError as exc:
+        errors.add(path, str(exc))
         return None
-    if minimum is not None and value < minimum:
-        errors.add(path, f"不能小于{minimum},实际为{value}")
-        return None
-    return float(value)
 
 
 def _text(value, path, errors, *, required=True):
@@ -211,71 +212,19 @@ def _where(path: str, raw: dict) -> str:
     return f"{path}({raw['id']})" if isinstance(raw, dict) and raw.get("id") else path
 
 
-def _parse_rule(raw, path, max_, indicators, errors) -> Rule | None:
+def _parse_rule(raw, path, indicators, errors) -> Rule | None:
     if not isinstance(raw, dict):
         errors.add(path, "应为映射,如 {type: deduct, indicator: 错链数代码, per: 0.5}")
         return None
     rtype = raw.get("type")
-    cls = RULES.get(rtype)
+    cls = RULES.get(rtype) if isinstance(rtype, str) else None
     if cls is None:
         errors.add(f"{path}.type", f"未知的规则类型「{rtype}」,可用:{'、'.join(RULES)}")
         return None
-    kwargs, ok = {}, True
-    known = {name for name, _, _ in cls.params()}
-    for key in raw:
-        if key != "type" and key not in known:
-            errors.add(f"{path}.{key}", f"{rtype} 规则没有参数「{key}」,可用参数:{'、'.join(sorted(known)) or '无'}")
-            ok = False
-    for name, _default, required in cls.params():
-        value = raw.get(name)
-        if value is None:
-            if required:
-                errors.add(f"{path}.{name}", f"{rtype} 规则缺少参数 {name}")
-                ok = False
-            continue
-        where = f"{path}.{name}"
-        if name in cls.indicator_params:
-            if not isinstance(value, str) or value not in indicators:
-                errors.add(where, f"指标「{value}」未在 indicators 中声明")
-                ok = False
-            kwargs[name] = value
-        elif name in cls.choices:
-            if value not in cls.choices[name]:
-                errors.add(where, f"取值「{value}」无效,可用:{'、'.join(cls.choices[name])}")
-                ok = False
-            kwargs[name] = value
-        elif name == "tiers":
-            tiers = _parse_tiers(value, where, errors)
-            ok = ok and tiers is not None
-            kwargs[name] = tiers
-        else:
-            number = _num(value, where, errors, minimum=0 if name == "per" else None)
-            ok = ok and number is not None
-            kwargs[name] = number
-    if rtype == "rate" and ok and kwargs.get("full_at", 100.0) == kwargs.get("zero_at", 0.0):
-        errors.add(f"{path}.zero_at", "满分线 full_at 与零分线 zero_at 不能相同")
-        ok = False
-    if rtype == "ratio" and ok and kwargs.get("full_at", 1.0) <= 0:
-        errors.add(f"{path}.full_at", "达标线 full_at 必须大于0")
-        ok = False
-    return cls(**kwargs) if ok else None
-
-
-def _parse_tiers(value, where, errors):
-    if not isinstance(value, list) or not value:
-        errors.add(where, "应为 [[阈值, 分值], …] 的列表")
-        return None
-    tiers = []
-    for k, tier in enumerate(value):
-        if (not isinstance(tier, (list, tuple)) or len(tier) != 2
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in tier)):
-            errors.add(f"{where}[{k}]", f"每档应为 [阈值, 分值],实际为「{tier}」")
-            return None
-        tiers.append((float(tier[0]), float(tier[1])))
-    if any(a[0] <= b[0] for a, b in zip(tiers, tiers[1:])):
-        errors.add(where, "阈值必须从高到低")
-        return None
-    return tuple(tiers)
+    made, problems = cls.build(raw, indicators)
+    for where, message in problems:
+        errors.add(f"{path}.{where}", message)
+    return made
 
 
 def _parse_item(raw, path, indicators, errors, ids, *, kind, section_id=None) -> Item | None:
@@ -289,10 +238,11 @@ def _parse_item(raw, path, indicators, errors, ids, *, kind, section_id=None) ->
         if item_id in ids:
             errors.add(f"{where}.id", f"条目编号「{item_id}」重复")
         ids.add(item_id)
-    max_ = _num(raw.get("max"), f"{where}.max", errors, required=kind != "penalty", minimum=0)
-    rule = _parse_rule(raw.get("rule"), f"{where}.rule", max_, indicators, errors)
-    if rule is not None and kind == "penalty" and rule.type_name not in ("per", "manual"):
-        errors.add(f"{where}.rule.type", "重大扣分项只能使用 per 或 manual 规则")
+    max_ = _num(raw.get("max"), f"{where}.max", errors, required=kind != "penalty", above=0.0)
+    rule = _parse_rule(raw.get("rule"), f"{where}.rule", indicators, errors)
+    if rule is not None and kind == "penalty" and not rule.penalty_ok:
+        usable = "、".join(t for t, cls in RULES.items() if cls.penalty_ok)
+        errors.add(f"{where}.rule.type", f"重大扣分项只能使用 {usable} 规则")
         return None
     if None in (item_id, name, rule) or (max_ is None and kind != "penalty"):
         return None
@@ -371,7 +321,7 @@ def parse_scheme(text: str) -> Scheme:
         p_to = _parse_period(applies.get("to"), "applies_to.to", errors)
         if p_from and p_to and p_from > p_to:
             errors.add("applies_to.to", f"结束季度 {p_to} 早于开始季度 {p_from}")
-    total_max = _num(doc.get("total_max", 100), "total_max", errors, minimum=0) or 100.0
+    total_max = _num(doc.get("total_max", 100), "total_max", errors, above=0.0)
     indicators = _parse_indicators(doc.get("indicators"), errors)
 
     ids: set[str] = set()
@@ -392,7 +342,7 @@ def parse_scheme(text: str) -> Scheme:
                 errors.add(f"{path}.id", f"编号「{sid}」重复")
             ids.add(sid)
         sname = _text(raw.get("name"), f"{path}.name", errors)
-        smax = _num(raw.get("max"), f"{path}.max", errors, minimum=0)
+        smax = _num(raw.get("max"), f"{path}.max", errors, above=0.0)
         section_sum += smax or 0.0
         raw_items = raw.get("items")
         if not isinstance(raw_items, list) or not raw_items:
@@ -400,12 +350,9 @@ def parse_scheme(text: str) -> Scheme:
             raw_items = []
         items = [_parse_item(it, f"{path}.items[{j}]", indicators, errors, ids, kind="item", section_id=sid)
                  for j, it in enumerate(raw_items)]
-        for j, it in enumerate(items):
-            if it is not None and it.rule.type_name == "per" and it.max is None:
-                errors.add(f"{path}.items[{j}].max", "缺少数值")
         if sid and sname and smax is not None:
             sections.append(Section(sid, sname, smax, tuple(i for i in items if i is not None)))
-    if raw_sections and abs(section_sum - total_max) > 1e-6:
+    if raw_sections and total_max is not None and abs(section_sum - total_max) > 1e-6:
         errors.add("sections", f"各部分 max 之和为{section_sum:g},应等于总分 total_max {total_max:g}")
 
     bonus = doc.get("bonus") or {}
@@ -414,7 +361,7 @@ def parse_scheme(text: str) -> Scheme:
     if not isinstance(bonus, dict):
         errors.add("bonus", "应为 {max: 5, min_base: 0, items: [...]}")
     elif bonus:
-        bonus_max = _num(bonus.get("max"), "bonus.max", errors, minimum=0) or 0.0
+        bonus_max = _num(bonus.get("max"), "bonus.max", errors, lo=0.0) or 0.0
         bonus_min = _num(bonus.get("min_base", 0), "bonus.min_base", errors) or 0.0
         for key in bonus:
             if key not in ("max", "min_base", "items"):
@@ -471,8 +418,11 @@ def _parse_vetoes(raw, indicators, errors, ids) -> list[Veto]:
         if op not in OPS:
             errors.add(f"{path}.op", f"比较符「{op}」无效,可用:{' '.join(OPS)}")
         value = v.get("value", 0)
-        value = float(value) if isinstance(value, bool) else _num(value, f"{path}.value", errors)
-        cap = _num(v.get("cap"), f"{path}.cap", errors, required=False, minimum=0)
+        if isinstance(value, bool) and ind in indicators and indicators[ind].type == "bool":
+            value = float(value)  # {op: "==", value: false} on a 是/否 indicator
+        else:
+            value = _num(value, f"{path}.value", errors)
+        cap = _num(v.get("cap"), f"{path}.cap", errors, required=False, lo=0.0)
         if vid and name and ind in indicators and op in OPS and value is not None:
             out.append(Veto(vid, name, ind, op, value, cap))
     return out
@@ -520,6 +470,10 @@ def _parse_checks(raw, indicators, errors) -> list[Check]:
             errors.add(f"{path}.expr", f"表达式「{expr}」无法解析,应形如 a + b <= c(仅支持指标代码、数字、+、-)")
             continue
         check = Check(cid or expr, name, expr, left, m.group(2), right)
+        absurd = [t for _, t in left + right if _is_number(t) and float(t) > MAX_ABS]
+        if absurd:
+            errors.add(f"{path}.expr", f"数值「{absurd[0][:20]}」超出合理范围(不超过{MAX_ABS:g})")
+            continue
         unknown = [t for t in check.reads() if t not in indicators]
         if unknown:
             errors.add(f"{path}.expr", f"指标「{'、'.join(unknown)}」未在 indicators 中声明")
@@ -553,7 +507,6 @@ def save_scheme(store, text: str, actor) -> tuple[Scheme, str]:
 
     Returns the scheme and what happened: ``new``, ``updated`` or ``unchanged``.
     """
-    from .permissions import require
     from .audit import record
 
     require(actor, "scheme.load")

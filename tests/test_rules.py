@@ -238,3 +238,89 @@ def test_passing_means_above_the_schemes_own_lowest_grade():
     _, units = engine.score_block(scheme, keys, cols, na, adjs)
     assert units["grade"].tolist() == ["好", "差"] and units["passed"].tolist() == [True, False]
     assert group_summary(rank_units(units))["pass_rate"].tolist() == [50.0]
+
+
+# -- the rule classes: one place per rule type -------------------------------------------------------
+@pytest.mark.parametrize("rule,max_,text", [
+    ("{type: boolean, indicator: a}", 4, "「甲」为是得4分,否则0分"),
+    ("{type: deduct, indicator: a, per: 0.5}", 4, "「甲」每处扣0.5分,扣完为止"),
+    ("{type: deduct, indicator: a, per: 1, floor: section}", 4, "「甲」每处扣1分,可超扣,但所在部分不低于0分"),
+    ("{type: ladder, indicator: a, tiers: [[50, 4], [1, 1]]}", 4, "按「甲」分档:≥50得4分、≥1得1分,否则0分"),
+    ("{type: rate, indicator: a, full_at: 100, zero_at: 80}", 4, "「甲」≥100得满分,≤80得0分,其间按比例计分"),
+    ("{type: rate, indicator: a, full_at: 0, zero_at: 5}", 4, "「甲」≤0得满分,≥5得0分,其间按比例计分"),
+    ("{type: ratio, numerator: a, denominator: b, on_zero: na}", 4, "「甲」÷「乙」达到1得满分,不足按比例计分;「乙」为0时本项不适用"),
+    ("{type: relative, indicator: a}", 4, "按「甲」与本组本季度最高值之比计分"),
+    ("{type: per, indicator: a, per: 1.5}", 4, "「甲」每次得1.5分,最多4分"),
+    ("{type: manual}", 4, "由考评组评定(核定录入),未评定前计0分"),
+])
+def test_each_rule_describes_itself(rule, max_, text):
+    item = one_item(rule, max_=max_).item("s.x")
+    assert item.rule.describe({"a": "甲", "b": "乙"}, item.max) == text
+
+
+def test_scheme_table_says_each_rule_in_words():
+    from scoring.reports import scheme_table
+    table = scheme_table(SCHEME).set_index("item_id")
+    assert table.loc["site.links", "rule"] == "「网站错链数」每处扣0.5分,扣完为止"
+    assert table.loc["pen.criticism", "rule"] == "「上级通报批评次数」每次扣3分,不设上限"
+    assert table.loc["site.review", "rule_type_label"] == "评定" and table.loc["veto.leak", "rule_type_label"] == "否决"
+
+
+def test_what_the_engine_asks_of_a_rule_is_declared_on_its_class():
+    from scoring.rules import RULES
+    assert [t for t, cls in RULES.items() if cls.pending_when_unadjusted] == ["manual"]
+    assert sorted(t for t, cls in RULES.items() if cls.penalty_ok) == ["manual", "per"]
+    assert one_item("{type: deduct, indicator: a, per: 1, floor: section}").item("s.x").rule.floor == "section"
+    assert one_item("{type: ladder, indicator: a, tiers: [[1, 1]]}").item("s.x").rule.floor == "item"
+    assert one_item("{type: ratio, numerator: a, denominator: b}").item("s.x").rule.reads() == ["a", "b"]
+    with pytest.raises(Problems, match=r"penalties\[0\]\(pen.criticism\).rule.type:重大扣分项只能使用 per、manual 规则"):
+        parse_scheme(SPEC_SCHEME.replace("{type: per, indicator: criticisms", "{type: deduct, indicator: criticisms"))
+
+
+def test_a_new_rule_type_is_one_class():
+    """Registering a class is all it takes: the scheme checks its parameters, the engine scores
+    it, the 考评表 page describes it."""
+    from scoring import rules
+    from scoring.reports import scheme_table
+
+    @rules.rule("at_least")
+    class AtLeast(rules.Rule):
+        indicator: str = rules.indicator()
+        target: float = rules.number_param(above=0.0)
+
+        def score(self, cols, max_, groups):
+            return np.where(cols[self.indicator] >= self.target, max_, 0.0)
+
+        def describe(self, names, max_):
+            return f"「{names[self.indicator]}」达到{rules.fmt(self.target)}得{rules.fmt(max_)}分"
+
+        def explain(self, v, points, max_, ctx):
+            return f"得{rules.fmt(points)}分"
+
+    try:
+        s = one_item("{type: at_least, indicator: a, target: 3}")
+        points, status, _ = run(s, [3, 2, None])
+        assert points.tolist() == [4, 0, 0] and status.tolist() == ["ok", "ok", "missing"]
+        assert scheme_table(s).set_index("item_id").loc["s.x", "rule"] == "「甲」达到3得4分"
+        with pytest.raises(Problems) as exc:
+            one_item("{type: at_least, indicator: a, target: .nan, extra: 1}")
+        assert {p.split(":")[0] for p in exc.value.problems} == {"sections[0](s).items[0](s.x).rule.target",
+                                                                 "sections[0](s).items[0](s.x).rule.extra"}
+    finally:
+        del rules.RULES["at_least"]
+
+
+@pytest.mark.parametrize("rule,fragment", [
+    ("{type: nope}", "rule.type:未知的规则类型「nope」,可用:boolean、deduct、ladder、rate、ratio、relative、per、manual"),
+    ("{type: deduct, indicator: a}", "rule.per:deduct 规则缺少参数 per"),
+    ("{type: deduct, indicator: a, per: 1, floor: part}", "rule.floor:取值「part」无效,可用:item、section"),
+    ("{type: rate, indicator: a, full_at: 50, zero_at: 50}", "rule.zero_at:满分线 full_at 与零分线 zero_at 不能相同"),
+    ("{type: ladder, indicator: a, tiers: [[1, 1], [5, 2]]}", "rule.tiers:阈值必须从高到低"),
+    ("{type: ladder, indicator: a, tiers: [[5, 2], [1, -1]]}", "rule.tiers[1][1]:"),
+    ("{type: ladder, indicator: a, tiers: [[5, 2], 1]}", "rule.tiers[1]:每档应为 [阈值, 分值]"),
+    ("{type: per, indicator: a, per: -1}", "rule.per:"),
+])
+def test_rule_parameters_are_checked_by_the_rule_class(rule, fragment):
+    with pytest.raises(Problems) as exc:
+        one_item(rule)
+    assert any(fragment in p for p in exc.value.problems), exc.value.problems
