@@ -181,6 +181,97 @@ def periods_overlap(a: Scheme, b: Scheme) -> bool:
     return a.period_from <= b.period_to and b.period_from <= a.period_to
 
 
+# -- reading the YAML ---------------------------------------------------------------------------
+# A real scheme is ~16 KB, nested 8 deep, with no aliases; these bounds are far above that and
+# far below what would exhaust memory, the stack or float conversion.
+MAX_TEXT = 1_000_000      # characters
+MAX_DEPTH = 40            # nested collections
+MAX_ALIASES = 100         # *references
+MAX_NODES = 50_000        # values, every alias counted as what it stands for
+MAX_INT_DIGITS = 18       # any integer longer is absurd (and float() of it may overflow)
+
+try:  # libyaml's parser: five times faster than PyYAML's pure-Python one on a large file
+    from yaml.cyaml import CParser as _CParser
+    _BASES: tuple = (yaml.composer.Composer, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver)
+except ImportError:  # PyYAML built without libyaml
+    _CParser, _BASES = None, (yaml.SafeLoader,)
+
+
+class _Loader(*_BASES):
+    """``yaml.safe_load`` with the bounds above, checked while composing (in Python, from the
+    parser's events), before anything is built or walked: "billion laughs" aliases, a
+    100,000-deep ``[[[…]]]``, a 400-digit integer."""
+
+    def __init__(self, text: str):
+        if _CParser is None:
+            yaml.SafeLoader.__init__(self, text)
+        else:
+            _CParser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+        self._depth = self._aliases = self._nodes = 0
+        self._weight: dict[int, int] = {}  # anchored node -> values it stands for
+
+    def _refuse(self, message: str, mark) -> None:
+        raise yaml.composer.ComposerError(None, None, message, mark)
+
+    def compose_node(self, parent, index):
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                self._refuse(f"别名(*引用)超过{MAX_ALIASES}个,考评表用不到这么多引用", mark)
+            node = super().compose_node(parent, index)  # an undefined alias is an error there
+            if id(node) not in self._weight:
+                self._refuse("别名引用了包含它自身的内容(递归引用)", mark)
+            self._count(self._weight[id(node)], mark)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._refuse(f"嵌套超过{MAX_DEPTH}层,不是考评表的结构", mark)
+        anchored = self.peek_event().anchor is not None
+        before = self._nodes
+        self._count(1, mark)
+        node = super().compose_node(parent, index)
+        if anchored:
+            self._weight[id(node)] = self._nodes - before
+        self._depth -= 1
+        return node
+
+    def _count(self, n: int, mark) -> None:
+        self._nodes += n
+        if self._nodes > MAX_NODES:
+            self._refuse(f"超过{MAX_NODES}个值(别名按展开后计),不是考评表的规模", mark)
+
+    def construct_yaml_int(self, node):
+        digits = node.value.lstrip("+-").replace("_", "").replace(":", "")
+        if len(digits) > MAX_INT_DIGITS:
+            message = f"整数「{node.value[:12]}…」有{len(digits)}位,位数过多,不是合理的数值"
+            raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+# 1e-3 and 5e8 are numbers (YAML 1.2 and every spreadsheet), not strings as YAML 1.1 reads them
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def _read_yaml(text: str):
+    if len(text) > MAX_TEXT:
+        raise Problems("考评表文件过大", [f"YAML:共{len(text)}个字符,超过上限{MAX_TEXT}个字符"])
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第{mark.line + 1}行第{mark.column + 1}列" if mark else "YAML"
+        raise Problems("考评表不是有效的 YAML", [f"{where}:{getattr(exc, 'problem', exc)}"]) from None
+    finally:
+        loader.dispose()
+
+
 # -- loading --------------------------------------------------------------------------------
 class _Errors(list):
     def add(self, path: str, message: str) -> None:
@@ -204,6 +295,9 @@ def _text(value, path, errors, *, required=True):
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             errors.add(path, "不能为空")
+        return None
+    if isinstance(value, (list, dict)):
+        errors.add(path, "应为文字,不能是列表或映射")
         return None
     return str(value).strip()
 
@@ -290,12 +384,7 @@ def _parse_period(value, path, errors) -> str | None:
 def parse_scheme(text: str) -> Scheme:
     """Parse and check one scheme; raise Problems listing every error found."""
     errors = _Errors()
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"第{mark.line + 1}行第{mark.column + 1}列" if mark else "YAML"
-        raise Problems("考评表不是有效的 YAML", [f"{where}:{getattr(exc, 'problem', exc)}"]) from exc
+    doc = _read_yaml(text)
     if not isinstance(doc, dict):
         raise Problems("考评表格式错误", ["顶层:应为映射(scheme、title、applies_to、indicators、sections …)"])
     for key in doc:
