@@ -1,53 +1,28 @@
-"""Deterministic demo data for Kaoping (考评演示数据).
+"""Deterministic demo data: eight quarters of uploads for the demo registry, and ``init --demo``.
 
-``demo_uploads(units, schemes)`` fabricates the quarterly uploads of every unit of the registry
-for the eight quarters 2024Q1–2025Q4, for the schemes in ``data/tables/*.yaml``.
-
-Output format
--------------
-A ``dict`` keyed by ``(period, scheme_id)`` -> wide ``pandas.DataFrame`` (ordered by period, then
-scheme id).  Units of different groups use different schemes and therefore different indicator
-columns, so each frame holds the units of ONE scheme for ONE period.  Columns:
-
-    unit_code, period, self_score, <indicator code 1>, <indicator code 2>, ...
-
-in the scheme's declaration order of ``indicators``; rows sorted by ``unit_code``.  This is exactly
-the SPEC "wide layout" of an upload (write it with ``DataFrame.to_csv(index=False)``).
-
-Values
-    * ``count`` and ``bool`` indicators: integers (bool as 0/1), dtype ``Int64``;
-    * ``rate`` / ``number``: floats with at most one decimal, within the declared min/max;
-    * indicators declared ``na_allowed: true``: the string ``"不适用"`` for a few units, the same
-      units every quarter (such a column then has dtype ``object``);
-    * realistic gaps: one unit misses a whole quarter (its row is absent) and a few single cells
-      are missing (``NaN`` / ``<NA>``);
-    * ``self_score``: the unit's own, somewhat optimistic estimate (1 decimal), blank for a few.
-
-The data respect the declared ``min``/``max`` and the scheme's ``checks`` (e.g.
-``apps_closed_on_time <= apps_closed`` and ``apps_new_received + apps_carried_over ==
-apps_closed + apps_carried_forward``; applications carried forward reappear as the next quarter's
-carry-over).  Each unit has a latent quality (0..1) with a trend over the quarters (some units
-improve, some decline), so verified totals spread roughly 50–99 with most units in 75–92; over the
-eight quarters one 泄密 veto (a 市直部门, 2024Q3) and one 网站单项否决 (a 公共企事业单位, 2025Q2)
-fire.
-
-Everything is drawn from ``numpy.random.default_rng(seed)`` in a fixed order: the same inputs give
-the same output on every call.  Indicators this module does not know are filled from their
-declared type (generic fallback).  Only numpy, pandas (and the caller's parsed YAML) are used.
+``demo_uploads`` returns ``{(period, scheme_id): frame}`` in SPEC's wide upload layout
+(``unit_code, period, self_score``, then the scheme's indicators), valid against the scheme's
+ranges and checks, with realistic gaps (a missing quarter, blank cells, 不适用). Scored by the
+engine, quarters average 82–84 with 20–30% 优秀 and a few 不合格; a 泄密 veto (市直部门, 2024Q3) and
+a 网站单项否决 (公共企事业单位, 2025Q2) fire. One seeded generator: the same inputs, the same data.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["PERIODS", "NA_TEXT", "SEED", "demo_uploads", "check_violations"]
+from . import engine, periods
+from .errors import InputError
+from .permissions import SYSTEM
+from .schemes import Indicator, Scheme, parse_scheme
+
+__all__ = ["PERIODS", "NA_TEXT", "SEED", "demo_uploads", "seed_demo"]
 
 SEED = 20250101
-PERIODS: tuple[str, ...] = tuple(f"{y}Q{q}" for y in (2024, 2025) for q in range(1, 5))
+PERIODS: tuple[str, ...] = tuple(periods.quarters_between("2024Q1", "2025Q4"))
 NA_TEXT = "不适用"
 
 # Per-group scale of the raw figures (per quarter, for a unit of average size).
@@ -72,58 +47,6 @@ _PLANTED = (
 _MISSING_QUARTER = ("乡镇街道", "2024Q3")
 # Number of single missing cells over all frames.
 _MISSING_CELLS = 3
-
-_CHECK_RE = re.compile(r"^(.*?)(<=|>=|==|<|>)(.*)$")
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------------
-
-def _period_key(p: str) -> int:
-    m = re.fullmatch(r"(\d{4})Q([1-4])", str(p).strip())
-    if not m:
-        raise ValueError(f"bad period: {p!r}")
-    return int(m.group(1)) * 4 + int(m.group(2)) - 1
-
-
-def _scheme_for(group: str, period: str, schemes: dict[str, dict]) -> str | None:
-    k = _period_key(period)
-    for sid in sorted(schemes):
-        ap = schemes[sid].get("applies_to") or {}
-        if group in (ap.get("groups") or []):
-            lo = _period_key(ap["from"]) if ap.get("from") else -10**9
-            hi = _period_key(ap["to"]) if ap.get("to") else 10**9
-            if lo <= k <= hi:
-                return sid
-    return None
-
-
-def _parse_check(expr: str) -> tuple[list[str], str, list[str]]:
-    m = _CHECK_RE.match(expr.strip())
-    if not m:
-        raise ValueError(f"bad check expression: {expr!r}")
-    lhs = [t.strip() for t in m.group(1).split("+") if t.strip()]
-    rhs = [t.strip() for t in m.group(3).split("+") if t.strip()]
-    return lhs, m.group(2), rhs
-
-
-def _numeric(col: pd.Series) -> np.ndarray:
-    """Numeric view of an upload column: 不适用 and blanks -> NaN."""
-    return pd.to_numeric(col.where(col.astype(object) != NA_TEXT), errors="coerce").to_numpy(float)
-
-
-def check_violations(frame: pd.DataFrame, scheme: dict) -> list[tuple[str, str]]:
-    """(check id, unit_code) for every ``checks:`` rule that a row breaks (rows with blanks skipped)."""
-    ops = {"<=": np.less_equal, ">=": np.greater_equal, "==": np.equal, "<": np.less, ">": np.greater}
-    out = []
-    for chk in scheme.get("checks") or []:
-        lhs, op, rhs = _parse_check(chk["expr"])
-        left = sum(_numeric(frame[c]) for c in lhs)
-        right = sum(_numeric(frame[c]) for c in rhs)
-        ok = ops[op](np.round(left, 6), np.round(right, 6)) | np.isnan(left) | np.isnan(right)
-        out += [(chk["id"], u) for u in frame["unit_code"].to_numpy()[~ok]]
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,125 +235,40 @@ class _Gen:
         out["secret_leak_incident"] = np.zeros(n, int)
         return out
 
-    def fallback(self, ind: dict, t: int) -> np.ndarray:
+    def fallback(self, ind: Indicator, t: int) -> np.ndarray:
         """Generic values for an indicator this module does not know."""
         q, n = self.q[:, t], self.n
-        typ = ind.get("type", "number")
-        lo, hi = ind.get("min"), ind.get("max")
-        if typ == "bool":
+        if ind.type == "bool":
             return self._bern(0.5 + 0.5 * q)
-        if typ == "count":
-            v = self._pois(3.0 * self.size * (0.5 + q))
-        else:
-            lo_ = 0.0 if lo is None else float(lo)
-            hi_ = (100.0 if typ == "rate" else lo_ + 100.0) if hi is None else float(hi)
-            v = np.round(lo_ + (hi_ - lo_) * np.clip(0.55 + 0.45 * q + self.rng.normal(0, 0.03, n), 0, 1), 1)
-        return v
+        if ind.type == "count":
+            return self._pois(3.0 * self.size * (0.5 + q))
+        lo = 0.0 if ind.min is None else ind.min
+        hi = (100.0 if ind.type == "rate" else lo + 100.0) if ind.max is None else ind.max
+        return np.round(lo + (hi - lo) * np.clip(0.55 + 0.45 * q + self.rng.normal(0, 0.03, n), 0, 1), 1)
 
 
 # ---------------------------------------------------------------------------------------------
-# approximate scoring (only to derive a plausible self_score; the real engine lives elsewhere)
+# uploads
 # ---------------------------------------------------------------------------------------------
 
-def _approx_totals(vals: dict[str, np.ndarray], nas: dict[str, np.ndarray], scheme: dict,
-                   manual_frac: np.ndarray) -> np.ndarray:
-    """Rough verified total of every row (SPEC aggregation, no rounding, vetoes ignored)."""
-    n = len(manual_frac)
-
-    def item(rule: dict, mx: float) -> tuple[np.ndarray, np.ndarray]:
-        typ = rule["type"]
-        na = np.zeros(n, bool)
-        if typ == "manual":
-            return mx * manual_frac, na
-        if typ == "ratio":
-            num = np.nan_to_num(vals[rule["numerator"]])
-            den = np.nan_to_num(vals[rule["denominator"]])
-            full = float(rule.get("full_at", 1.0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pts = mx * np.minimum(1.0, num / np.where(den == 0, 1, den) / full)
-            oz = rule.get("on_zero", "full")
-            pts = np.where(den == 0, {"full": mx, "zero": 0.0, "na": 0.0}[oz], pts)
-            if oz == "na":
-                na = den == 0
-            return pts, na
-        v = vals[rule["indicator"]]
-        na = nas[rule["indicator"]]
-        v0 = np.nan_to_num(v)
-        if typ == "boolean":
-            pts = np.where(v0 > 0, mx, 0.0)
-        elif typ == "deduct":
-            pts = mx - float(rule["per"]) * v0
-            if rule.get("floor", "item") != "section":
-                pts = np.maximum(pts, 0.0)
-        elif typ == "ladder":
-            pts = np.zeros(n)
-            for thr, pt in reversed(rule["tiers"]):
-                pts = np.where(v0 >= thr, pt, pts)
-        elif typ == "rate":
-            full, zero = float(rule["full_at"]), float(rule["zero_at"])
-            pts = mx * np.clip((v0 - zero) / (full - zero), 0, 1)
-        elif typ == "relative":
-            top = v0.max() if n else 0
-            pts = mx * v0 / top if top > 0 else np.zeros(n)
-        elif typ == "per":
-            pts = float(rule["per"]) * v0
-            if mx is not None:
-                pts = np.minimum(mx, pts)
-        else:
-            pts = np.zeros(n)
-        pts = np.where(np.isnan(v) & ~na, 0.0, pts)
-        return np.where(na, 0.0, pts), na
-
-    base = np.zeros(n)
-    applicable = np.zeros(n)
-    for sec in scheme["sections"]:
-        got = np.zeros(n)
-        cap = np.full(n, float(sec["max"]))
-        for it in sec["items"]:
-            pts, na = item(it["rule"], float(it["max"]))
-            got += pts
-            cap -= np.where(na, float(it["max"]), 0.0)
-        base += np.clip(got, 0, np.maximum(cap, 0))
-        applicable += np.maximum(cap, 0)
-    total_max = float(scheme.get("total_max", 100))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        base = np.where(applicable > 0, base / applicable * total_max, 0.0)
-    total = base.copy()
-    for pen in scheme.get("penalties") or []:
-        pts, _ = item(pen["rule"], None)
-        total -= pts
-    total = np.maximum(total, 0)
-    bonus = scheme.get("bonus") or {}
-    if bonus.get("items"):
-        b = sum(item(it["rule"], float(it["max"]))[0] for it in bonus["items"])
-        b = np.minimum(b, float(bonus.get("max", np.inf)))
-        total += np.where(base >= float(bonus.get("min_base", 0)), b, 0.0)
-    return total
-
-
-# ---------------------------------------------------------------------------------------------
-# public entry point
-# ---------------------------------------------------------------------------------------------
-
-def _clean(values: np.ndarray, ind: dict) -> np.ndarray:
+def _clean(values: np.ndarray, ind: Indicator) -> np.ndarray:
     """Clip to the declared (and type-implied) range; integers for count/bool, 1 decimal otherwise."""
-    typ = ind.get("type", "number")
     v = np.asarray(values, float)
-    lo, hi = ind.get("min"), ind.get("max")
-    if typ == "rate":
+    lo, hi = ind.min, ind.max
+    if ind.type == "rate":
         lo = 0 if lo is None else max(lo, 0)
         hi = 100 if hi is None else min(hi, 100)
-    elif typ == "bool":
+    elif ind.type == "bool":
         lo, hi = 0, 1
-    elif typ == "count":
+    elif ind.type == "count":
         lo = 0 if lo is None else max(lo, 0)
     v = np.clip(v, -np.inf if lo is None else lo, np.inf if hi is None else hi)
-    return np.rint(v) if typ in ("count", "bool") else np.round(v, 1)
+    return np.rint(v) if ind.type in ("count", "bool") else np.round(v, 1)
 
 
-def _column(v: np.ndarray, ind: dict, na_mask: np.ndarray):
+def _column(v: np.ndarray, ind: Indicator, na_mask: np.ndarray):
     """Upload column: Int64 for count/bool, float for rate/number; object when it holds 不适用."""
-    integer = ind.get("type", "number") in ("count", "bool")
+    integer = ind.type in ("count", "bool")
     blank = np.isnan(v)
     if not na_mask.any():
         if integer:
@@ -442,22 +280,44 @@ def _column(v: np.ndarray, ind: dict, na_mask: np.ndarray):
     return out
 
 
-def demo_uploads(units: pd.DataFrame, schemes: dict[str, dict], periods=None,
+def _keep_checks(data: dict[str, np.ndarray], scheme: Scheme) -> None:
+    """Make the single-term checks (``a <= b``) hold whatever the draws were."""
+    for chk in scheme.checks:
+        if len(chk.left) != 1 or len(chk.right) != 1 or chk.op not in ("<=", "<", ">=", ">"):
+            continue
+        (sl, left), (sr, right) = chk.left[0], chk.right[0]
+        if sl != 1 or sr != 1 or left not in data or right not in data:
+            continue
+        small, big = (left, right) if chk.op in ("<=", "<") else (right, left)
+        data[small] = np.minimum(data[small], data[big] - (1 if chk.op in ("<", ">") else 0))
+
+
+def _as_schemes(schemes) -> list[Scheme]:
+    """Scheme objects by id; parsed YAML (as the tests read data/tables) goes through the real parser."""
+    import yaml
+
+    out = [s if isinstance(s, Scheme) else parse_scheme(yaml.safe_dump(s, allow_unicode=True, sort_keys=False))
+           for s in schemes.values()]
+    return sorted(out, key=lambda s: s.id)
+
+
+def demo_uploads(units: pd.DataFrame, schemes, quarters=None,
                  seed: int = SEED) -> dict[tuple[str, str], pd.DataFrame]:
     """Demo uploads: ``{(period, scheme_id): wide DataFrame}`` (see the module docstring).
 
     ``units``: registry with columns unit_code, unit_name, group, parent_code.
-    ``schemes``: scheme id -> parsed YAML dict (``yaml.safe_load`` of data/tables/*.yaml).
-    ``periods``: the quarters to generate (default 2024Q1..2025Q4, the demo's eight quarters).
+    ``schemes``: scheme id -> :class:`Scheme` (or its parsed YAML).
+    ``quarters``: the quarters to generate (default :data:`PERIODS`).
     """
-    periods = list(PERIODS if periods is None else periods)
+    quarters = [periods.parse_period(p) for p in (PERIODS if quarters is None else quarters)]
+    schemes = _as_schemes(schemes)
     rng = np.random.default_rng(seed)
     reg = units.copy()
     reg["unit_code"] = reg["unit_code"].astype(str)
     reg = reg.sort_values("unit_code", kind="stable").reset_index(drop=True)
     if "parent_code" not in reg:
         reg["parent_code"] = ""
-    gen = _Gen(reg, rng, len(periods))
+    gen = _Gen(reg, rng, len(quarters))
     groups = reg["group"].astype(str).to_numpy()
     codes = reg["unit_code"].to_numpy()
     n = len(reg)
@@ -486,36 +346,35 @@ def demo_uploads(units: pd.DataFrame, schemes: dict[str, dict], periods=None,
 
     planted = {}
     for code, grp, per in _PLANTED:
-        if per in periods and n:
-            planted[(code, periods.index(per))] = weakest(grp, 2)[-1]
+        if per in quarters and n:
+            planted[(code, quarters.index(per))] = weakest(grp, 2)[-1]
     miss_row = None
-    if _MISSING_QUARTER[1] in periods and n:
+    if _MISSING_QUARTER[1] in quarters and n:
         idx = np.flatnonzero(groups == _MISSING_QUARTER[0])
         if len(idx):
-            miss_row = (periods.index(_MISSING_QUARTER[1]), int(idx[rng.integers(len(idx))]))
+            miss_row = (quarters.index(_MISSING_QUARTER[1]), int(idx[rng.integers(len(idx))]))
 
-    # scheme of every unit in every period
-    scheme_of = {(g, t): _scheme_for(g, p, schemes) for g in set(groups) for t, p in enumerate(periods)}
-    member = [{sid: np.array([scheme_of[(g, t)] == sid for g in groups], bool) for sid in schemes}
-              for t in range(len(periods))]
-    all_checks_codes = {sid: {c for chk in (sc.get("checks") or []) for side in _parse_check(chk["expr"])[::2]
-                              for c in side} for sid, sc in schemes.items()}
+    # scheme of every unit in every quarter
+    scheme_of = {(g, t): next((s.id for s in schemes if s.covers(g, p)), None)
+                 for g in set(groups) for t, p in enumerate(quarters)}
+    member = [{s.id: np.array([scheme_of[(g, t)] == s.id for g in groups], bool) for s in schemes}
+              for t in range(len(quarters))]
 
-    # single missing cells: (t, scheme, unit position, indicator)
+    # single missing cells: (t, scheme, unit position, indicator), never one a check or veto reads
     miss_cells = []
-    sids = sorted(schemes)
     for _ in range(_MISSING_CELLS if n else 0):
-        t = int(rng.integers(len(periods)))
-        sid = sids[int(rng.integers(len(sids)))]
-        cand = [ind["code"] for ind in schemes[sid]["indicators"]
-                if ind["code"] not in all_checks_codes[sid] and not ind.get("na_allowed")
-                and ind["code"] not in ("secret_leak_incident", "website_veto_flag")]
-        members = np.flatnonzero(member[t][sid])
+        t = int(rng.integers(len(quarters)))
+        s = schemes[int(rng.integers(len(schemes)))]
+        checked = {c for chk in s.checks for c in chk.reads()}
+        cand = [c for c, ind in s.indicators.items()
+                if c not in checked and not ind.na_allowed and c not in ("secret_leak_incident", "website_veto_flag")]
+        members = np.flatnonzero(member[t][s.id])
         if cand and len(members):
-            miss_cells.append((t, sid, int(members[rng.integers(len(members))]), cand[int(rng.integers(len(cand)))]))
+            miss_cells.append((t, s.id, int(members[rng.integers(len(members))]), cand[int(rng.integers(len(cand)))]))
 
     result: dict[tuple[str, str], pd.DataFrame] = {}
-    for t, per in enumerate(periods):
+    optimism: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for t, per in enumerate(quarters):
         raw = gen.quarter(t)
         for (code, tp), row in planted.items():
             if tp == t and code in raw:
@@ -527,100 +386,120 @@ def demo_uploads(units: pd.DataFrame, schemes: dict[str, dict], periods=None,
         present = np.ones(n, bool)
         if miss_row is not None and miss_row[0] == t:
             present[miss_row[1]] = False
-        for sid in sids:
-            scheme = schemes[sid]
-            rows = np.flatnonzero(member[t][sid] & present)
+        for s in schemes:
+            rows = np.flatnonzero(member[t][s.id] & present)
             if len(rows) == 0:
                 continue
             cols = {"unit_code": codes[rows], "period": np.full(len(rows), per, dtype=object)}
-            data = {}
-            for ind in scheme["indicators"]:
-                c = ind["code"]
-                v = raw[c] if c in raw else gen.fallback(ind, t)
-                data[c] = np.asarray(v, float)[rows]
-            # keep simple single-term `a <= b` / `a >= b` checks true for unknown combinations
-            for chk in scheme.get("checks") or []:
-                lhs, op, rhs = _parse_check(chk["expr"])
-                if len(lhs) == 1 and len(rhs) == 1 and lhs[0] in data and rhs[0] in data:
-                    a, b = (lhs[0], rhs[0]) if op in ("<=", "<") else (rhs[0], lhs[0])
-                    data[a] = np.minimum(data[a], data[b] - (1 if op in ("<", ">") else 0))
-            nas = {}
-            for ind in scheme["indicators"]:
-                c = ind["code"]
+            data = {c: np.asarray(raw[c] if c in raw else gen.fallback(ind, t), float)[rows]
+                    for c, ind in s.indicators.items()}
+            _keep_checks(data, s)
+            for c, ind in s.indicators.items():
                 v = _clean(data[c], ind)
                 for (tm, sm, r, cm) in miss_cells:
-                    if tm == t and sm == sid and cm == c and r in rows:
+                    if tm == t and sm == s.id and cm == c and r in rows:
                         v[np.flatnonzero(rows == r)] = np.nan
-                nas[c] = na_units.get(c, fallback_na)[rows] if ind.get("na_allowed") else np.zeros(len(rows), bool)
-                data[c] = np.where(nas[c], np.nan, v)
-                cols[c] = _column(v, ind, nas[c])
-            # self-assessment: optimistic estimate of the verified total
-            est = _approx_totals(data, nas, scheme, np.zeros(len(rows)))   # 待评定 items count 0
-            optimism = 8.0 * rng.random(len(rows)) ** 2          # 0–8 points, mostly small
-            self_score = np.round(np.minimum(est + optimism, float(scheme.get("total_max", 100))), 1)
-            self_score[rng.random(len(rows)) < 0.04] = np.nan
-            frame = pd.DataFrame(cols)
-            frame.insert(2, "self_score", self_score)
-            result[(per, sid)] = frame
+                na = na_units.get(c, fallback_na)[rows] if ind.na_allowed else np.zeros(len(rows), bool)
+                cols[c] = _column(v, ind, na)
+            # the self-assessment's optimism (0–8 points, mostly small) and the few left blank
+            optimism[(per, s.id)] = (8.0 * rng.random(len(rows)) ** 2, rng.random(len(rows)) < 0.04)
+            result[(per, s.id)] = pd.DataFrame(cols)
+
+    estimate = _engine_estimate(reg, schemes, result)
+    total_max = {s.id: s.total_max for s in schemes}
+    for key, frame in result.items():
+        extra, blank = optimism[key]
+        own = estimate.reindex(pd.MultiIndex.from_arrays([frame["period"], frame["unit_code"]])).to_numpy()
+        self_score = np.round(np.minimum(own + extra, total_max[key[1]]), 1)
+        self_score[blank] = np.nan
+        frame.insert(2, "self_score", self_score)
     return result
 
 
-# -- seeding a demo database -----------------------------------------------------------------
+def _engine_estimate(units: pd.DataFrame, schemes: list[Scheme], frames: dict) -> pd.Series:
+    """What the engine makes of each row before the panel's manual points and any veto, by
+    (period, unit_code): the figure a unit's own assessment starts from. The rows go through the
+    real upload path into a throwaway in-memory database, one file per scheme (a batch costs more
+    than its rows)."""
+    from .ingest import ingest
+    from .schemes import save_scheme
+    from .store import Store
+    from .units import save_units
+
+    with Store(":memory:") as mem:
+        save_units(mem, units.assign(parent_code=units["parent_code"].replace("", None)), SYSTEM)
+        for s in schemes:
+            save_scheme(mem, s.yaml_text, SYSTEM)
+            mine = [f for (_, scheme_id), f in frames.items() if scheme_id == s.id]
+            if mine:
+                ingest(mem, pd.concat(mine).to_csv(index=False).encode("utf-8"), f"{s.id}.csv", SYSTEM)
+        u = engine.score(mem).units
+    before_veto = np.maximum(u["base"] - u["penalty"], 0.0) + u["bonus"]
+    return pd.Series(before_veto.to_numpy(float), index=pd.MultiIndex.from_frame(u[["period", "unit_code"]]))
+
+
+# ---------------------------------------------------------------------------------------------
+# seeding a demo database
+# ---------------------------------------------------------------------------------------------
+
 MANUAL_REASON = "考评组季度集中评定(演示数据)"
-
-
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the shipped tables and registry
+
+# What makes a database someone's real one: demo data, demo mode and five accounts with a public
+# password must never be added to it.
+_IN_USE = (("units", "单位名录"), ("users", "账号"), ("batches", "上传批次"), ("schemes", "考评表"),
+           ("adjustments", "核定记录"), ("rectifications", "问题整改记录"))
+
+
+def _require_empty(store) -> None:
+    found = [label for table, label in _IN_USE if store.one(f"SELECT count(*) FROM {table}")[0]]
+    if found:
+        raise InputError(f"数据库 {store.path} 已有数据({'、'.join(found)}),不能载入演示数据;"
+                         "请指定一个新的数据库文件(--db 或 KAOPING_DB)")
 
 
 def seed_demo(store, data_dir=DATA_DIR) -> str:
-    """Load the demo: the four 2025 schemes, the registry, eight quarters through the real upload
-    path, the office's manual assessments, demo accounts and third-party problems."""
-    import yaml
+    """Load the demo into an empty database: the four 2025 schemes, the registry, eight quarters
+    through the real upload path, the panel's manual points, demo accounts and third-party problems.
 
-    from . import accounts, audit, engine
-    from .permissions import SYSTEM
+    InputError if the database holds anything already.
+    """
+    from . import accounts, audit
     from .ingest import ingest
+    from .rectifications import seed_demo_rectifications
     from .schemes import save_scheme
     from .units import read_registry, save_units
 
-    if store.one("SELECT count(*) FROM batches")[0]:
-        return f"数据库 {store.path} 已有上报数据,未重复载入演示数据"
+    _require_empty(store)
     data_dir = Path(data_dir)
-    texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((data_dir / "tables").glob("*.yaml"))}
-    for text in texts.values():
-        save_scheme(store, text, SYSTEM)
+    schemes = {}
+    for path in sorted((data_dir / "tables").glob("*.yaml")):
+        scheme, _ = save_scheme(store, path.read_text(encoding="utf-8"), SYSTEM)
+        schemes[scheme.id] = scheme
     units = read_registry(data_dir / "units.csv")
     save_units(store, units, SYSTEM)
-    parsed = {yaml.safe_load(t)["scheme"]: yaml.safe_load(t) for t in texts.values()}
     n_rows = 0
-    for (period, scheme_id), frame in demo_uploads(units, parsed).items():
+    for (period, scheme_id), frame in demo_uploads(units, schemes).items():
         data = frame.to_csv(index=False).encode("utf-8-sig")
         n_rows += ingest(store, data, f"{period}-{scheme_id}.csv", SYSTEM).rows
-    _seed_manual_points(store)
+    _seed_manual_points(store, list(schemes.values()))
     accounts_made = accounts.create_demo_accounts(store)
-    try:
-        from .rectifications import seed_demo_rectifications
-
-        store.write(seed_demo_rectifications)
-    except ImportError:
-        pass
+    store.write(seed_demo_rectifications)
     store.write(lambda cur: audit.record(cur, SYSTEM, "init", store.path, "载入演示数据"))
     latest = engine.latest_period(store)
     names = "、".join(a[0] for a in accounts_made)
-    return (f"演示数据已载入 {store.path}:{len(texts)}个考评表,{len(units)}个单位,{n_rows}行上报数据"
+    return (f"演示数据已载入 {store.path}:{len(schemes)}个考评表,{len(units)}个单位,{n_rows}行上报数据"
             f"(最新季度 {latest});演示账号:{names}")
 
 
-def _seed_manual_points(store) -> None:
+def _seed_manual_points(store, schemes: list[Scheme]) -> None:
     """The 考评组's manual items, entered for every unit and quarter but a few of the latest."""
-    from .schemes import load_schemes
-
     keys = store.df('SELECT c.unit_code, c.period, u.grp AS "group" FROM current_submissions c '
                     "JOIN units u USING (unit_code) ORDER BY c.period, c.unit_code")
     latest = keys["period"].max()
     rng = np.random.default_rng(SEED + 1)
     frames = []
-    for s in load_schemes(store):
+    for s in schemes:
         mine = keys[keys["group"].isin(s.groups) & keys["period"].between(s.period_from, s.period_to)]
         for item in s.items:
             if item.rule.type_name != "manual" or item.max is None or mine.empty:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from scoring import demo
+from scoring.schemes import parse_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted((ROOT / "data" / "tables").glob("2025-*.yaml"))
@@ -27,6 +28,12 @@ def _load(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def schemes() -> dict[str, dict]:
     return {p.stem: _load(p) for p in TABLES}
+
+
+@pytest.fixture(scope="module")
+def parsed() -> dict:
+    """The same tables as the library reads them."""
+    return {p.stem: parse_scheme(p.read_text(encoding="utf-8")) for p in TABLES}
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +171,8 @@ def test_units_registry(units):
 
 # --------------------------------------------------------------------------------- demo data
 
-def test_demo_is_deterministic(units, schemes, uploads):
-    again = demo.demo_uploads(units, schemes)
+def test_demo_is_deterministic(units, parsed, uploads):
+    again = demo.demo_uploads(units, parsed)      # Scheme objects or their YAML: the same data
     assert list(again) == list(uploads)
     for key, frame in uploads.items():
         pd.testing.assert_frame_equal(frame, again[key])
@@ -186,7 +193,11 @@ def test_demo_shape(units, schemes, uploads):
     assert n_rows == len(units) * len(demo.PERIODS) - 1
 
 
-def test_demo_values_respect_declarations(schemes, uploads):
+def _numeric(col: pd.Series) -> np.ndarray:
+    return pd.to_numeric(col.where(col.astype(object) != demo.NA_TEXT), errors="coerce").to_numpy(float)
+
+
+def test_demo_values_respect_declarations(schemes, parsed, uploads):
     na_units: dict[tuple[str, str], dict[str, set]] = {}
     for (period, sid), frame in uploads.items():
         for ind in schemes[sid]["indicators"]:
@@ -208,7 +219,9 @@ def test_demo_values_respect_declarations(schemes, uploads):
                 assert (vals == np.round(vals)).all(), ind["code"]
             else:
                 assert np.allclose(vals, np.round(vals, 1)), ind["code"]
-        assert demo.check_violations(frame, schemes[sid]) == [], (period, sid)
+        for check in parsed[sid].checks:
+            holds = check.holds({c: _numeric(frame[c]) for c in check.reads()})
+            assert holds.all(), (period, sid, check.id, list(frame.loc[~holds, "unit_code"]))
         ss = frame["self_score"].dropna().to_numpy(float)
         assert ((ss >= 0) & (ss <= 100)).all() and np.allclose(ss, np.round(ss, 1))
     assert any(na for by_period in na_units.values() for _, na in by_period.values()), \
@@ -234,3 +247,99 @@ def test_demo_gaps_vetoes_and_carry_over(schemes, uploads):
     b = uploads[("2024Q2", "2025-shizhi")].set_index("unit_code")["apps_carried_over"]
     common = a.index.intersection(b.index)
     assert (a[common] == b[common]).all()
+
+
+# --------------------------------------------------------------------------------- init --demo
+
+def _init_demo(db: Path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "scoring", "--db", str(db), "init", "--demo"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+
+
+def test_init_demo_refuses_a_database_with_an_account(tmp_path):
+    """Security review row 7: demo data, demo mode and the public demo password never reach a real
+    database."""
+    from scoring import accounts
+    from scoring.permissions import SYSTEM
+    from scoring.store import Store
+
+    db = tmp_path / "real.duckdb"
+    with Store(db) as store:
+        accounts.add_user(store, SYSTEM, "zhangming", "Jiangzhou-Office-7431", "office")
+    r = _init_demo(db)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "不能载入演示数据" in r.stderr and "新的数据库文件" in r.stderr
+    with Store(db) as store:
+        assert store.rows("SELECT username FROM users") == [("zhangming",)]
+        assert not accounts.is_demo(store) and store.meta("demo_mode") is None
+        assert store.one("SELECT count(*) FROM units")[0] == 0
+        assert store.one("SELECT count(*) FROM batches")[0] == 0
+
+
+def test_init_demo_refuses_a_database_with_a_registry(tmp_path):
+    from scoring.permissions import SYSTEM
+    from scoring.store import Store
+    from scoring.units import save_units
+
+    db = tmp_path / "real.duckdb"
+    with Store(db) as store:
+        save_units(store, pd.DataFrame([("A1", "市审计局", "市直部门", None)],
+                                       columns=["unit_code", "unit_name", "group", "parent_code"]), SYSTEM)
+    r = _init_demo(db)
+    assert r.returncode == 1 and "不能载入演示数据" in r.stderr
+    with Store(db) as store:
+        assert store.one("SELECT count(*) FROM users")[0] == 0 and store.meta("demo_mode") is None
+        assert store.rows("SELECT unit_code FROM units") == [("A1",)]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    from scoring.store import Store
+
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    with Store(db) as store:
+        message = demo.seed_demo(store, ROOT / "data")
+    return db, message
+
+
+def test_demo_database_scores_as_documented(demo_db):
+    """What the README and the module docstring promise of the demo, through the real engine."""
+    from scoring import accounts, engine
+    from scoring.store import Store
+
+    db, message = demo_db
+    assert "152个单位" in message and "最新季度 2025Q4" in message
+    with Store(db, read_only=True) as store:
+        assert accounts.is_demo(store)
+        u = engine.score(store).units
+    assert sorted(u["period"].unique()) == list(demo.PERIODS)
+    per = u.groupby("period")
+    assert per["total"].mean().between(81, 85).all(), per["total"].mean()
+    excellent = per["grade"].apply(lambda g: (g == "优秀").mean())
+    assert excellent.between(0.1, 0.35).all() and 0.2 <= excellent[-4:].mean() <= 0.32, excellent
+    failed = per["passed"].apply(lambda p: int((~p.astype(bool)).sum()))
+    assert failed.max() <= 6 and 5 <= failed.sum() <= 20, failed
+    vetoed = u[u["veto"].notna()]
+    assert sorted(zip(vetoed["period"], vetoed["group"])) == [("2024Q3", "市直部门"), ("2025Q2", "公共企事业单位")]
+    # self-assessments follow the verified totals, some a few points off (the app flags gaps ≥ 5); a few are blank
+    own = u[u["veto"].isna() & u["self_score"].notna()]
+    gap = (own["self_score"] - own["total"]).abs()
+    assert own["self_score"].corr(own["total"]) > 0.8 and gap.median() < 3 and 0.02 < (gap >= 5).mean() < 0.2
+    assert u["self_score"].isna().sum() >= 3
+
+
+def test_init_demo_refuses_a_demo_database(demo_db):
+    from scoring.store import Store
+
+    db, _ = demo_db
+    with Store(db, read_only=True) as store:
+        before = store.one("SELECT count(*) FROM batches")[0]
+    r = _init_demo(db)
+    assert r.returncode == 1 and "不能载入演示数据" in r.stderr and "上传批次" in r.stderr
+    with Store(db, read_only=True) as store:
+        assert store.one("SELECT count(*) FROM batches")[0] == before
