@@ -19,7 +19,6 @@ from .store import current_submissions_sql
 
 OK, MISSING, NA, PENDING, ADJUSTED = range(5)
 STATUS = np.array(["ok", "missing", "na", "pending", "adjusted"], dtype=object)
-STATUS_LABELS = {"ok": "正常", "missing": "未报送", "na": "不适用", "pending": "待评定", "adjusted": "已核定"}
 
 
 def round2(x):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import engine
+from .labels import ITEM_STATUS
 from .labels import RULE_TYPES
 
 
@@ -203,5 +204,5 @@ def where_to_gain(detail: dict) -> pd.DataFrame:
         items["kind"].map({"bonus": "加分项", "penalty": "扣分项"}))
     lost = (items["max"].astype(float) - items["points"]).clip(lower=0)
     items["lost"] = lost.where(items["kind"] == "item").where(items["status"] != "na", 0.0)
-    items["status_label"] = items["status"].map(engine.STATUS_LABELS)
+    items["status_label"] = items["status"].map(ITEM_STATUS)
     return items.sort_values(["lost", "section"], ascending=[False, True], na_position="last", ignore_index=True)
