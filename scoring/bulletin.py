@@ -1,14 +1,13 @@
-"""The quarterly 通报 (docx) and the score-table exports (xlsx, csv).
+"""The quarterly 通报 (docx) and the 考评得分明细表 (xlsx).
 
-Every figure comes from ``ranking.ranked_history`` and ``reports`` so the dashboard, the 通报
-and the exports say the same numbers. The document follows the shape of real 通报: 版头,
-发文字号, title, 主送, 一、总体情况 (with two charts), 二、考评结果 (one table per group),
-三、存在问题, 四、工作要求 (from ``data/bulletin.yaml``), 落款, then 附件 (the full score table,
-landscape). Charts are rendered by plotly + kaleido (Chromium); if that fails the error says so.
+Every figure comes from ``ranking.ranked_history`` and ``reports``, so the dashboard, the 通报 and
+the score table say the same numbers. The document follows real 通报: 版头, 发文字号, title, 主送,
+一、总体情况 (two charts), 二、考评结果 (a table per group), 三、存在问题, 四、工作要求 (from
+``data/bulletin.yaml``), 落款, and the full score table as 附件. How Word is written is
+:mod:`scoring.docx_writer`.
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
@@ -21,17 +20,17 @@ import pandas as pd
 import yaml
 
 from . import engine, periods, reports
-from .permissions import User, require
+from .adjustments import list_adjustments
 from .errors import InputError, KaopingError
-from .exports import to_csv_bytes, to_xlsx_bytes
+from .exports import to_xlsx_bytes
+from .labels import GRADE_COLORS, GRADE_ORDER
+from .permissions import User, require
 from .ranking import change_label, rank_label, ranked_history
 from .rules import fmt
-from .schemes import scheme_for
+from .schemes import load_schemes, scheme_for
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "bulletin.yaml"
 TREND_QUARTERS = 8
-GRADE_ORDER = ["优秀", "良好", "合格", "一般", "不合格"]
-GRADE_COLORS = {"优秀": "#2E7D32", "良好": "#1565C0", "合格": "#F9A825", "一般": "#EF6C00", "不合格": "#C62828"}
 CHART_FONT = "Noto Sans CJK SC"
 CN_NUM = "一二三四五六七八九十"
 
@@ -67,10 +66,7 @@ def load_template(path=None) -> dict:
         raise InputError(f"通报模板不存在:{p}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"通报模板 {p} 格式错误:{exc}") from None
-    fonts = {"title": "Noto Serif CJK SC", "body": "Noto Serif CJK SC",
-             "heading": "Noto Sans CJK SC", "latin": "Times New Roman"}
-    fonts.update(data.get("fonts") or {})
-    data["fonts"] = fonts
+    data["fonts"] = data.get("fonts") or {}
     data.setdefault("office", "政务公开办公室")
     data.setdefault("city", "")
     data.setdefault("title", "关于{period_label}全市政务公开工作考评情况的通报")
@@ -79,19 +75,22 @@ def load_template(path=None) -> dict:
     return data
 
 
+def _group_order(present, template: dict) -> list[str]:
+    """The template's group order, then any other group alphabetically."""
+    present = set(present)
+    order = [g for g in template.get("groups") or [] if g in present]
+    return order + sorted(present - set(order))
+
+
 def collect(store, period: str, template: dict) -> BulletinData:
     period = periods.parse_period(period)
     first = periods.from_index(periods.period_index(period) - TREND_QUARTERS + 1)
-    window = periods.quarters_between(first, period)
-    scores = engine.score(store, window)
+    scores = engine.score(store, periods.quarters_between(first, period))
     ranked = ranked_history(scores)
     current = ranked[ranked["period"] == period].reset_index(drop=True)
     if current.empty:
         raise InputError(f"{periods.label(period)}没有考评数据,无法生成通报")
-    present = list(dict.fromkeys(current["group"]))
-    order = [g for g in template.get("groups") or [] if g in present]
-    order += sorted(g for g in present if g not in order)
-    return BulletinData(period, scores, ranked, current, order, template)
+    return BulletinData(period, scores, ranked, current, _group_order(current["group"], template), template)
 
 
 def _fill(text: str, d: BulletinData, **extra) -> str:
@@ -130,13 +129,47 @@ def _pct(x) -> str:
     return f"{fmt(float(x))}%"
 
 
-def change_text(row) -> str:
+def _change_text(row) -> str:
     """较上季度: rank change label, and the score change when there is a previous score."""
     label = change_label(row["rank_change"])
     tc = row.get("total_change")
     if tc is None or pd.isna(tc):
         return label
     return f"{label}({float(tc):+.2f})"
+
+
+# -- prose: full-width punctuation, except inside names ---------------------------------------
+_FULL_WIDTH = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "(": "\uff08", ")": "\uff09"}
+_KEEP_OPEN, _KEEP_CLOSE = "\x01", "\x02"
+
+
+def _keep(text) -> str:
+    """Mark user-supplied text (unit, group, item names) so that ``_cn`` leaves it as it is."""
+    text = str(text).replace(_KEEP_OPEN, "").replace(_KEEP_CLOSE, "")
+    return f"{_KEEP_OPEN}{text}{_KEEP_CLOSE}"
+
+
+def _cn(text: str) -> str:
+    """Full-width punctuation for our Chinese prose (the library's explanations use ASCII).
+
+    Text marked with ``_keep`` and a colon between digits (10:30) stay as they are.
+    """
+    out, depth = [], 0
+    for i, c in enumerate(text):
+        if c == _KEEP_OPEN:
+            depth += 1
+        elif c == _KEEP_CLOSE:
+            depth -= 1
+        if depth or (c == ":" and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()):
+            out.append(c)
+        else:
+            out.append(_FULL_WIDTH.get(c, c))
+    return "".join(out)
+
+
+def _prose(text: str) -> str:
+    """What the document writes for ``text``: full-width prose, the ``_keep`` marks removed."""
+    return _cn(text).replace(_KEEP_OPEN, "").replace(_KEEP_CLOSE, "")
 
 
 # =========================================================================================
@@ -232,250 +265,13 @@ def render_png(figures: list) -> list[bytes]:
 
 
 # =========================================================================================
-# docx helpers: fonts (w:eastAsia), paragraphs, tables, page numbers
+# The 通报, section by section
 # =========================================================================================
-def _qn(tag):
-    from docx.oxml.ns import qn
-
-    return qn(tag)
+def _names(df: pd.DataFrame) -> str:
+    return "、".join(_keep(n) for n in df["unit_name"])
 
 
-def _set_rfonts(rpr, east: str, latin: str) -> None:
-    rfonts = rpr.find(_qn("w:rFonts"))
-    if rfonts is None:
-        from docx.oxml import OxmlElement
-
-        rfonts = OxmlElement("w:rFonts")
-        rpr.insert(0, rfonts)
-    for attr in ("w:ascii", "w:hAnsi", "w:cs"):
-        rfonts.set(_qn(attr), latin)
-    rfonts.set(_qn("w:eastAsia"), east)
-    rfonts.set(_qn("w:hint"), "eastAsia")
-
-
-# Elements that follow w:pBdr in w:pPr (the schema fixes the order; Word is strict about it).
-_AFTER_PBDR = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
-               "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd",
-               "w:snapToGrid", "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents",
-               "w:suppressOverlap", "w:jc", "w:textDirection", "w:textAlignment", "w:textboxTightWrap",
-               "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")
-
-
-class Doc:
-    def __init__(self, template: dict):
-        from docx import Document
-        from docx.shared import Cm, Pt
-
-        self.t = template
-        self.fonts = template["fonts"]
-        self.doc = Document()
-        sec = self.doc.sections[0]
-        sec.page_width, sec.page_height = Cm(21), Cm(29.7)
-        sec.top_margin, sec.bottom_margin = Cm(3.7), Cm(3.0)
-        sec.left_margin, sec.right_margin = Cm(2.8), Cm(2.6)
-        sec.footer_distance = Cm(1.8)
-        styles = self.doc.styles
-        normal = styles["Normal"]
-        normal.font.size = Pt(16)
-        normal.font.name = self.fonts["latin"]
-        _set_rfonts(normal.element.get_or_add_rPr(), self.fonts["body"], self.fonts["latin"])
-        pf = normal.paragraph_format
-        pf.space_before, pf.space_after = Pt(0), Pt(0)
-        pf.line_spacing = Pt(28)
-        for name in ("Heading 1", "Heading 2", "Title", "Table Grid"):
-            try:
-                st = styles[name]
-            except KeyError:
-                continue
-            _set_rfonts(st.element.get_or_add_rPr(), self.fonts["heading"], self.fonts["latin"])
-        self._register_fonts()
-        self._page_number(sec)
-
-    def _register_fonts(self) -> None:
-        """fontTable entries with GB2312 charset and a Windows alternative, for Word's substitution."""
-        part = None
-        for rel in self.doc.part.rels.values():
-            if rel.reltype.endswith("/fontTable"):
-                part = rel.target_part
-        if part is None:
-            return
-        xml = part.blob.decode("utf-8") if hasattr(part, "blob") else None
-        if xml is None:
-            return
-        alt = {"serif": "宋体", "sans": "黑体"}
-        entries = []
-        for role in ("title", "body", "heading"):
-            name = self.fonts[role]
-            if f'w:name="{name}"' in xml or any(f'w:name="{name}"' in e for e in entries):
-                continue
-            kind = "sans" if "Sans" in name or "黑" in name else "serif"
-            entries.append(
-                f'<w:font w:name="{name}"><w:altName w:val="{alt[kind]}"/><w:charset w:val="86"/>'
-                f'<w:family w:val="{"swiss" if kind == "sans" else "roman"}"/><w:pitch w:val="variable"/></w:font>')
-        if entries:
-            xml = xml.replace("</w:fonts>", "".join(entries) + "</w:fonts>")
-            part._blob = xml.encode("utf-8")
-
-    def _page_number(self, section) -> None:
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
-        from docx.oxml import parse_xml
-        from docx.oxml.ns import nsdecls
-
-        p = section.footer.paragraphs[0]
-        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        self._run(p, "— ", size=14, font="body")
-        fld = parse_xml(f'<w:fldSimple {nsdecls("w")} w:instr="PAGE"><w:r><w:t>1</w:t></w:r></w:fldSimple>')
-        p._p.append(fld)
-        for r in fld.iter(_qn("w:r")):
-            rpr = r.get_or_add_rPr()
-            _set_rfonts(rpr, self.fonts["body"], self.fonts["latin"])
-            sz = parse_xml(f'<w:sz {nsdecls("w")} w:val="28"/>')
-            rpr.append(sz)
-        self._run(p, " —", size=14, font="body")
-
-    # -- text ------------------------------------------------------------------------------
-    def _run(self, p, text, *, size=16, font="body", bold=False, color=None):
-        from docx.shared import Pt, RGBColor
-
-        r = p.add_run(_cn(text).replace(_KEEP_OPEN, "").replace(_KEEP_CLOSE, ""))
-        r.font.size = Pt(size)
-        r.font.bold = bold
-        r.font.name = self.fonts["latin"]
-        _set_rfonts(r._element.get_or_add_rPr(), self.fonts[font], self.fonts["latin"])
-        if color:
-            r.font.color.rgb = RGBColor.from_string(color)
-        return r
-
-    def para(self, text="", *, size=16, font="body", bold=False, align=None, indent=True, color=None,
-             before=0, after=0, line=28, keep_next=False):
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
-        from docx.shared import Pt
-
-        p = self.doc.add_paragraph()
-        pf = p.paragraph_format
-        if indent:
-            pf.first_line_indent = Pt(size * 2)
-        pf.space_before, pf.space_after = Pt(before), Pt(after)
-        pf.line_spacing = Pt(line) if line else None
-        pf.keep_with_next = keep_next
-        if align:
-            p.alignment = {"center": WD_ALIGN_PARAGRAPH.CENTER, "right": WD_ALIGN_PARAGRAPH.RIGHT,
-                           "left": WD_ALIGN_PARAGRAPH.LEFT, "justify": WD_ALIGN_PARAGRAPH.JUSTIFY}[align]
-        else:
-            p.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
-        if text:
-            self._run(p, text, size=size, font=font, bold=bold, color=color)
-        return p
-
-    def heading(self, text, level=1):
-        """一、 in 黑体; (一) in body font bold. Real headings (outline levels), styled by hand."""
-        from docx.shared import Pt
-
-        p = self.doc.add_paragraph(style="Heading 1" if level == 1 else "Heading 2")
-        pf = p.paragraph_format
-        pf.first_line_indent = Pt(32)
-        pf.space_before, pf.space_after = Pt(6 if level == 1 else 0), Pt(0)
-        pf.line_spacing = Pt(28)
-        pf.keep_with_next = True
-        self._run(p, text, size=16, font="heading" if level == 1 else "body", bold=level != 1, color="000000")
-        return p
-
-    def lead_para(self, lead: str, text: str):
-        """A paragraph that starts with a bold lead phrase, as 工作要求 do."""
-        p = self.para()
-        self._run(p, lead, bold=True)
-        self._run(p, text)
-        return p
-
-    def red_rule(self):
-        from docx.oxml import parse_xml
-        from docx.oxml.ns import nsdecls
-
-        p = self.para(indent=False, line=12, after=18)
-        p._p.get_or_add_pPr().insert_element_before(parse_xml(
-            f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="18" w:space="1" w:color="C00000"/></w:pBdr>'),
-            *_AFTER_PBDR)
-        return p
-
-    def picture(self, png: bytes, width_cm: float, caption: str):
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
-        from docx.shared import Cm
-
-        p = self.doc.add_paragraph()
-        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        p.paragraph_format.keep_with_next = True
-        p.paragraph_format.space_before = Cm(0.2)
-        p.paragraph_format.first_line_indent = Cm(0)
-        p.paragraph_format.line_spacing = 1.0  # an exact line height (the body's 28pt) would clip the image
-        p.add_run().add_picture(io.BytesIO(png), width=Cm(width_cm))
-        self.para(caption, size=12, font="heading", align="center", indent=False, after=6, line=20)
-
-    # -- tables ----------------------------------------------------------------------------
-    def table(self, header: list[str], rows: list[list[str]], widths_cm: list[float], *,
-              size=10.5, left_cols=(1,)):
-        from docx.enum.table import WD_TABLE_ALIGNMENT, WD_CELL_VERTICAL_ALIGNMENT
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
-        from docx.oxml import parse_xml
-        from docx.oxml.ns import nsdecls
-        from docx.shared import Cm, Pt
-
-        t = self.doc.add_table(rows=1 + len(rows), cols=len(header))
-        t.style = self.doc.styles["Table Grid"]
-        t.alignment = WD_TABLE_ALIGNMENT.CENTER
-        t.autofit = False  # w:tblLayout fixed: the column widths below are kept
-        for j, w in enumerate(widths_cm):
-            t.columns[j].width = Cm(w)
-        for i, values in enumerate([header] + rows):
-            row = t.rows[i]
-            trpr = row._tr.get_or_add_trPr()
-            trpr.append(parse_xml(f'<w:cantSplit {nsdecls("w")}/>'))
-            if i == 0:
-                trpr.append(parse_xml(f'<w:tblHeader {nsdecls("w")}/>'))
-            for j, value in enumerate(values):
-                cell = row.cells[j]
-                cell.width = Cm(widths_cm[j])
-                cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
-                p = cell.paragraphs[0]
-                pf = p.paragraph_format
-                pf.first_line_indent = Pt(0)
-                pf.line_spacing = 1.0
-                pf.space_before = pf.space_after = Pt(1)
-                p.alignment = (WD_ALIGN_PARAGRAPH.LEFT if (i > 0 and j in left_cols) else WD_ALIGN_PARAGRAPH.CENTER)
-                self._run(p, str(value), size=size, font="heading" if i == 0 else "body", bold=i == 0)
-                if i == 0:
-                    cell._tc.get_or_add_tcPr().insert_element_before(parse_xml(
-                        f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="E7E6E6"/>'),
-                        "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign", "w:hideMark")
-        return t
-
-    def landscape_section(self):
-        from docx.enum.section import WD_ORIENT, WD_SECTION
-        from docx.shared import Cm
-
-        sec = self.doc.add_section(WD_SECTION.NEW_PAGE)
-        sec.orientation = WD_ORIENT.LANDSCAPE
-        sec.page_width, sec.page_height = Cm(29.7), Cm(21)
-        sec.top_margin, sec.bottom_margin = Cm(2.5), Cm(2.2)
-        sec.left_margin, sec.right_margin = Cm(2.5), Cm(2.5)
-        return sec
-
-    def bytes(self) -> bytes:
-        buf = io.BytesIO()
-        self.doc.save(buf)
-        return buf.getvalue()
-
-
-# =========================================================================================
-# The 通报
-# =========================================================================================
-def _names(df: pd.DataFrame, limit: int | None = None) -> str:
-    names = [_keep(n) for n in df["unit_name"]]
-    if limit and len(names) > limit:
-        return "、".join(names[:limit]) + f"等{len(names)}家单位"
-    return "、".join(names)
-
-
-def _overview(doc: Doc, d: BulletinData) -> None:
+def _overview(doc, d: BulletinData) -> None:
     city = reports.city_summary(d.ranked)
     now = city[city["period"] == d.period].iloc[0]
     prev = city[city["period"] == d.previous]
@@ -483,7 +279,7 @@ def _overview(doc: Doc, d: BulletinData) -> None:
     summary = reports.group_summary(d.ranked)
     per = summary[summary["period"] == d.period].set_index("group")
     before = summary[summary["period"] == d.previous].set_index("group")
-    n_fail = int((~reports._is_pass(d.current)).sum())
+    n_fail = int((~d.current["passed"].astype(bool)).sum())
 
     counts = "、".join(f"{_keep(g)}{int(per.loc[g, 'units'])}家" for g in d.groups)
     text = f"本季度共考评{int(now['units'])}家单位,其中{counts}。全市平均得分{now['mean']:.2f}分"
@@ -494,7 +290,7 @@ def _overview(doc: Doc, d: BulletinData) -> None:
         text += f"(上季度{_pct(prev['pass_rate'])})"
     text += f"。{int(now['excellent'])}家单位考评等次为优秀"
     text += f",{n_fail}家单位不合格。" if n_fail else ",无不合格单位。"
-    doc.para(_cn(text))
+    doc.para(text)
 
     for k, g in enumerate(d.groups):
         row = per.loc[g]
@@ -512,25 +308,23 @@ def _overview(doc: Doc, d: BulletinData) -> None:
             text += f"优秀等次{int(row['excellent'])}家:{_keep(row['excellent_units'])}。"
         else:
             text += "本季度无优秀等次单位。"
-        p = doc.para()
-        doc._run(p, f"({CN_NUM[k]}){_keep(g)}。", bold=True)
-        doc._run(p, _cn(text))
+        doc.lead_para(f"({CN_NUM[k]}){_keep(g)}。", text)
 
 
-def _results(doc: Doc, d: BulletinData) -> None:
-    doc.para(_cn("各组考评结果如下(按得分由高到低排列,得分相同的名次并列):"))
+def _results(doc, d: BulletinData) -> None:
+    doc.para("各组考评结果如下(按得分由高到低排列,得分相同的名次并列):")
     for k, g in enumerate(d.groups):
         sub = d.current[d.current["group"] == g].sort_values(["rank", "unit_code"])
         doc.para(f"({CN_NUM[k]}){_keep(g)}({len(sub)}家)", bold=True, keep_next=True, before=6)
-        rows = [[rank_label(r["rank"], r["tied"]), _keep(r["unit_name"]), f"{r['total']:.2f}", r["grade"], change_text(r)]
-                for r in sub.to_dict("records")]
+        rows = [[rank_label(r["rank"], r["tied"]), _keep(r["unit_name"]), f"{r['total']:.2f}", r["grade"],
+                 _change_text(r)] for r in sub.to_dict("records")]
         doc.table(["名次", "单位", "得分", "等次", "较上季度"], rows, [2.5, 6.3, 2.0, 1.8, 3.0])
         doc.para("", line=10)
-    doc.para(_cn("注:“较上季度”栏为名次变化(↑上升、↓下降、—持平,“新”为上季度未参评),括号内为得分增减。"),
+    doc.para("注:“较上季度”栏为名次变化(↑上升、↓下降、—持平,“新”为上季度未参评),括号内为得分增减。",
              size=12, line=20)
 
 
-def _problems(doc: Doc, d: BulletinData) -> None:
+def _problems(doc, d: BulletinData) -> None:
     k = 0
     fail = reports.failing(d.current)
     doc.heading(f"({CN_NUM[k]})不合格及触发单项否决的单位", 2)
@@ -538,7 +332,7 @@ def _problems(doc: Doc, d: BulletinData) -> None:
         doc.para("本季度无考评不合格或触发单项否决的单位。")
     else:
         parts = [f"{_keep(r['unit_name'])}({_keep(r['group'])},{_reason(r)})" for r in fail.to_dict("records")]
-        doc.para(_cn(f"{len(fail)}家单位考评不合格:" + ";".join(parts) + "。"))
+        doc.para(f"{len(fail)}家单位考评不合格:" + ";".join(parts) + "。")
     k += 1
 
     losses = reports.item_losses(d.scores, d.period)
@@ -555,10 +349,10 @@ def _problems(doc: Doc, d: BulletinData) -> None:
                  f"{int(r['units_lost'])}家(共{int(r['units'])}家)单位失分"
                  + (f",其中{int(r['missing'])}家未报送" if int(r["missing"]) else "")
                  for r in losses.to_dict("records")]
-        doc.para(_cn("从各项指标得分看,失分主要集中在:" + ";".join(parts) + "。"))
+        doc.para("从各项指标得分看,失分主要集中在:" + ";".join(parts) + "。")
         if not skip.empty:
             names = "、".join(_keep(n) for n in dict.fromkeys(skip["name"]))
-            doc.para(_cn(f"“{names}”等人工评定指标本季度尚未核定,暂按0分计,未列入上述分析。"), size=14, line=24)
+            doc.para(f"“{names}”等人工评定指标本季度尚未核定,暂按0分计,未列入上述分析。", size=14, line=24)
     k += 1
 
     doc.heading(f"({CN_NUM[k]})名次下降较多的单位", 2)
@@ -569,7 +363,7 @@ def _problems(doc: Doc, d: BulletinData) -> None:
             parts.append(f"{_keep(r['unit_name'])}({_keep(g)})由第{int(r['prev_rank'])}名降至第{int(r['rank'])}名,"
                          f"得分由{r['prev_total']:.2f}分降至{r['total']:.2f}分")
     if parts:
-        doc.para(_cn(";".join(parts) + "。"))
+        doc.para(";".join(parts) + "。")
     else:
         doc.para("与上季度相比,无名次下降的单位。")
     k += 1
@@ -578,7 +372,7 @@ def _problems(doc: Doc, d: BulletinData) -> None:
     if not incomplete.empty:
         doc.heading(f"({CN_NUM[k]})数据报送不完整的单位", 2)
         parts = [f"{_keep(r['unit_name'])}({int(r['n_missing'])}项)" for r in incomplete.to_dict("records")]
-        doc.para(_cn("以下单位有指标未按时报送,相应指标计0分:" + "、".join(parts) + "。"))
+        doc.para("以下单位有指标未按时报送,相应指标计0分:" + "、".join(parts) + "。")
 
 
 def _reason(r) -> str:
@@ -587,7 +381,7 @@ def _reason(r) -> str:
     return f"得分{r['total']:.2f}分,低于合格线"
 
 
-def _requirements(doc: Doc, d: BulletinData) -> None:
+def _requirements(doc, d: BulletinData) -> None:
     for k, req in enumerate(d.template.get("requirements") or []):
         if isinstance(req, str):
             doc.para(_fill(req, d))
@@ -595,7 +389,7 @@ def _requirements(doc: Doc, d: BulletinData) -> None:
             doc.lead_para(f"({CN_NUM[k]})" + _fill(req.get("title", ""), d), _fill(req.get("text", ""), d))
 
 
-def _attachment(doc: Doc, d: BulletinData, store) -> None:
+def _attachment(doc, d: BulletinData, store) -> None:
     doc.landscape_section()
     doc.para("附件", font="heading", indent=False)
     doc.para(f"{periods.label(d.period)}全市政务公开工作考评得分明细表", size=20, font="title", bold=True,
@@ -623,43 +417,16 @@ def _attachment(doc: Doc, d: BulletinData, store) -> None:
         widths = fixed[:2] + [w] * len(secs) + fixed[2:]
         doc.para(f"({CN_NUM[k]}){_keep(g)}({len(sub)}家)", bold=True, keep_next=True, indent=False, before=6)
         doc.table(header, rows, widths, size=9)
-    doc.para(_cn("注:各一级指标得分已按分值封顶;含“不适用”指标的单位,总分按“得分÷适用总分×100”折算,"
-                 "故各项之和可能与总分不同。单项否决的单位总分按否决规则计。各单位逐项得分及失分原因见考评得分明细表(Excel)。"),
+    doc.para("注:各一级指标得分已按分值封顶;含“不适用”指标的单位,总分按“得分÷适用总分×100”折算,"
+             "故各项之和可能与总分不同。单项否决的单位总分按否决规则计。各单位逐项得分及失分原因见考评得分明细表(Excel)。",
              size=10.5, line=18, indent=False, before=6)
 
 
-_FULL_WIDTH = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "(": "\uff08", ")": "\uff09"}
-
-
-_KEEP_OPEN, _KEEP_CLOSE = "\x01", "\x02"
-
-
-def _keep(text) -> str:
-    """Mark user-supplied text (unit, group, item names) so that ``_cn`` leaves it as it is."""
-    return f"{_KEEP_OPEN}{text}{_KEEP_CLOSE}"
-
-
-def _cn(text: str) -> str:
-    """Full-width punctuation for our Chinese prose (the library's explanations use ASCII).
-
-    Text marked with ``_keep`` and a colon between digits (10:30) stay as they are.
-    """
-    out, depth = [], 0
-    for i, c in enumerate(text):
-        if c == _KEEP_OPEN:
-            depth += 1
-        elif c == _KEEP_CLOSE:
-            depth -= 1
-        if depth or (c == ":" and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()):
-            out.append(c)
-        else:
-            out.append(_FULL_WIDTH.get(c, c))
-    return "".join(out)
-
-
 def build_document(store, d: BulletinData, charts: list[bytes], issued: date) -> bytes:
+    from .docx_writer import Doc  # python-docx only when a document is written
+
     t = d.template
-    doc = Doc(t)
+    doc = Doc(t["fonts"], prose=_prose)
     if t.get("header"):
         doc.para(t["header"], size=34, font="title", bold=True, color="C00000", align="center",
                  indent=False, before=6, after=12, line=48)
@@ -689,132 +456,118 @@ def build_document(store, d: BulletinData, charts: list[bytes], issued: date) ->
         _requirements(doc, d)
 
     doc.para("", line=28)
-    att = f"附件:{periods.label(d.period)}全市政务公开工作考评得分明细表"
-    doc.para(_cn(att), indent=True)
+    doc.para(f"附件:{periods.label(d.period)}全市政务公开工作考评得分明细表")
     doc.para("", line=28)
     doc.para("", line=28)
-    doc.para(t["office"], align="right", indent=False).paragraph_format.right_indent = _pt(64)
-    y, m, dd = issued.year, issued.month, issued.day
-    doc.para(t["date_format"].format(y=y, m=m, d=dd), align="right", indent=False).paragraph_format.right_indent = _pt(80)
+    doc.para(t["office"], align="right", indent=False, right_indent=64)
+    doc.para(t["date_format"].format(y=issued.year, m=issued.month, d=issued.day), align="right", indent=False,
+             right_indent=80)
     if t.get("contact"):
         doc.para(t["contact"], size=14, line=28, before=12)
     _attachment(doc, d, store)
     return doc.bytes()
 
 
-def _pt(x):
-    from docx.shared import Pt
-
-    return Pt(x)
-
-
-def bulletin_bytes(store, period: str, actor: User, template_path=None, *, issued: date | None = None) -> bytes:
-    """The quarterly 通报 as .docx bytes (office only)."""
+def _bulletin(store, period: str, actor: User, template_path, issued: date | None) -> tuple[bytes, BulletinData]:
     require(actor, "bulletin")
     template = load_template(template_path)
     d = collect(store, period, template)
     charts = render_png([trend_figure(d), grade_figure(d)])
-    return build_document(store, d, charts, _issue_date(template, issued))
+    return build_document(store, d, charts, _issue_date(template, issued)), d
+
+
+def bulletin_bytes(store, period: str, actor: User, template_path=None, *, issued: date | None = None) -> bytes:
+    """The quarterly 通报 as .docx bytes (office only)."""
+    return _bulletin(store, period, actor, template_path, issued)[0]
 
 
 def write_bulletin(store, period: str, out_path, actor: User, template_path=None) -> str:
     """Write the 通报 to ``out_path``; returns a one-line summary in Chinese."""
-    period = periods.parse_period(period)
-    data = bulletin_bytes(store, period, actor, template_path)
+    data, d = _bulletin(store, period, actor, template_path, None)
     out = Path(out_path)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    scores = engine.score(store, [period])
-    n_units, n_groups = len(scores.units), scores.units["group"].nunique()
-    return (_cn(f"已生成{periods.label(period)}考评通报:") + str(out)
-            + _cn(f"({n_units}家单位,{n_groups}个分组,{len(data) / 1024:.0f} KB)"))
+    return (_cn(f"已生成{periods.label(d.period)}考评通报:") + str(out)
+            + _cn(f"({len(d.current)}家单位,{len(d.groups)}个分组,{len(data) / 1024:.0f} KB)"))
 
 
 # =========================================================================================
-# Score table (xlsx) and ranking (csv)
+# 考评得分明细表 (xlsx): every unit × item of a period, one sheet per group
 # =========================================================================================
 SCORE_COLUMNS = ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
 
 
-def score_table_frames(store, period: str, scores: engine.Scores | None = None) -> dict[str, pd.DataFrame]:
-    """One frame per group: every unit × item (rank order), then the unit's total row."""
+def score_table_frames(store, period: str, actor: User, scores: engine.Scores | None = None) -> dict[str, pd.DataFrame]:
+    """One frame per group: each unit's items (units in rank order), then the unit's total row."""
+    require(actor, "bulletin")
     period = periods.parse_period(period)
     if scores is None:
         scores = engine.score(store, [periods.previous(period), period])
     ranked = ranked_history(scores)
-    current = ranked[ranked["period"] == period]
-    if current.empty:
+    units = ranked[ranked["period"] == period]
+    if units.empty:
         raise InputError(f"{periods.label(period)}没有考评数据")
-    template = load_template()
-    order = [g for g in template.get("groups") or [] if g in set(current["group"])]
-    order += sorted(set(current["group"]) - set(order))
-    frames = {}
-    for g in order:
-        rows = []
-        for r in current[current["group"] == g].sort_values(["rank", "unit_code"]).to_dict("records"):
-            result = scores.explain(r["unit_code"], period)
-            block, brow = scores.block_of(r["unit_code"], period)
-            index = {it.id: j for j, it in enumerate(block.items)}
-            sec_names = {s.id: s.name for s in block.scheme.sections}
-            for it in result["items"]:
-                kind = it["kind"]
-                pts = it["points"]
-                if kind == "penalty":
-                    max_, lost = None, abs(pts)
-                    name = f"[扣分项]{it['name']}"
-                elif kind == "bonus":
-                    max_, lost = it["max"], None
-                    name = f"[加分项]{it['name']}"
-                else:
-                    max_ = it["max"]
-                    lost = float(engine.round2(max(max_ - pts, 0.0)))
-                    name = f"{sec_names.get(it['section_id'], '')}/{it['name']}"
-                reason = it["explanation"] if (lost and lost > 1e-9) or it["status"] in ("missing", "pending") else ""
-                verified = ""
-                if it["status"] == "adjusted":
-                    adj = block.adjustments[(brow, index[it["item_id"]])]
-                    verified = (f"核定为{fmt(adj['points'])}分(原计{fmt(block.computed[brow, index[it['item_id']]])}分);"
-                                f"理由:{adj['reason']};核定人:{adj['actor']};{adj['adjusted_at']:%Y-%m-%d}")
-                elif it["status"] == "pending":
-                    verified = "待评定"
-                rows.append([r["unit_name"], name, max_, pts, lost, reason, verified])
-            veto = f";触发单项否决:{r['veto_name']}" if isinstance(r["veto_name"], str) else ""
-            rows.append([r["unit_name"], "总分", block.scheme.total_max, r["total"], None,
-                         f"等次:{r['grade']};组内第{rank_label(r['rank'], r['tied'])}名{veto}", ""])
-        frames[g] = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    return frames
+    units = units.assign(order=np.arange(len(units)))      # ranked_history: by group, rank, unit_code
+
+    items = scores.items
+    items = items[items["period"] == period]
+    items = items.assign(pos=items.groupby("unit_code", sort=False).cumcount())
+    section_names = (scores.sections.loc[scores.sections["period"] == period, ["group", "section_id", "name"]]
+                     .drop_duplicates(["group", "section_id"]).rename(columns={"name": "section_name"}))
+    items = items.merge(section_names, on=["group", "section_id"], how="left")
+    items = items.merge(units[["unit_code", "unit_name", "order"]], on="unit_code")
+
+    kind, status = items["kind"].to_numpy(), items["status"].to_numpy()
+    penalty, bonus = kind == "penalty", kind == "bonus"
+    points = engine.round2(np.where(penalty, -items["points"].to_numpy(float), items["points"].to_numpy(float)))
+    max_ = np.where(penalty, np.nan, items["max"].to_numpy(float))
+    lost = np.where(penalty, np.abs(points), np.where(bonus, np.nan, engine.round2(np.maximum(max_ - points, 0.0))))
+    item_rows = pd.DataFrame({
+        "group": items["group"], "order": items["order"], "pos": items["pos"], "unit_code": items["unit_code"],
+        "item_id": items["item_id"], "单位": items["unit_name"],
+        "指标": np.where(penalty, "[扣分项]" + items["name"], np.where(
+            bonus, "[加分项]" + items["name"], items["section_name"].fillna("") + "/" + items["name"])),
+        "分值": max_, "得分": points, "扣分": lost,
+    })
+    explained = (np.nan_to_num(lost) > 1e-9) | np.isin(status, ["missing", "pending"])
+    item_rows["失分原因"] = ""
+    item_rows.loc[explained, "失分原因"] = _explanations(scores, period, item_rows[explained])
+    item_rows["核定情况"] = np.where(status == "pending", "待评定", "")
+    adjusted = status == "adjusted"
+    if adjusted.any():
+        item_rows.loc[adjusted, "核定情况"] = _adjustment_notes(store, actor, period, item_rows[adjusted])
+
+    total_max = {s.id: s.total_max for s in load_schemes(store)}
+    total_rows = pd.DataFrame({
+        "group": units["group"].to_numpy(), "order": units["order"].to_numpy(), "pos": np.iinfo(np.int64).max,
+        "单位": units["unit_name"].to_numpy(), "指标": "总分", "分值": units["scheme"].map(total_max).to_numpy(),
+        "得分": units["total"].to_numpy(), "扣分": np.nan, "核定情况": "",
+        "失分原因": [f"等次:{g};组内第{rank_label(r, t)}名" + (f";触发单项否决:{v}" if isinstance(v, str) else "")
+                 for g, r, t, v in zip(units["grade"], units["rank"], units["tied"], units["veto_name"])],
+    })
+    table = pd.concat([item_rows, total_rows], ignore_index=True).sort_values(["order", "pos"])
+    return {g: table.loc[table["group"] == g, SCORE_COLUMNS].reset_index(drop=True)
+            for g in _group_order(units["group"], load_template())}
+
+
+def _explanations(scores: engine.Scores, period: str, rows: pd.DataFrame) -> list[str]:
+    """The engine's sentence for each of ``rows`` (unit_code, item_id). The engine writes
+    explanations one unit at a time, so this asks once per unit that needs any."""
+    text = {}
+    for unit in dict.fromkeys(rows["unit_code"]):
+        for it in scores.explain(unit, period)["items"]:
+            text[(unit, it["item_id"])] = it["explanation"]
+    return [text[k] for k in zip(rows["unit_code"], rows["item_id"])]
+
+
+def _adjustment_notes(store, actor: User, period: str, rows: pd.DataFrame) -> list[str]:
+    """核定为X分;理由;核定人;date for each adjusted row, from its current adjustment record."""
+    adj = list_adjustments(store, actor, period=period)
+    adj = rows[["unit_code", "item_id"]].merge(adj[adj["current"].astype(bool)], on=["unit_code", "item_id"], how="left")
+    return [f"核定为{fmt(p)}分;理由:{r};核定人:{a};{at:%Y-%m-%d}"
+            for p, r, a, at in zip(adj["points"], adj["reason"], adj["actor"], adj["adjusted_at"])]
 
 
 def score_table_xlsx(store, period: str, actor: User) -> bytes:
-    """考评得分明细表: all units × items of the period, one sheet per group (office only)."""
-    require(actor, "bulletin")
-    return to_xlsx_bytes(score_table_frames(store, period))
-
-
-RANKING_CSV_COLUMNS = ["季度", "分组", "名次", "并列", "单位代码", "单位名称", "得分", "等次",
-                       "较上季度名次", "较上季度得分"]
-
-
-def ranking_frame(store, period: str) -> pd.DataFrame:
-    period = periods.parse_period(period)
-    scores = engine.score(store, [periods.previous(period), period])
-    cur = ranked_history(scores)
-    cur = cur[cur["period"] == period]
-    return pd.DataFrame({
-        "季度": periods.label(period), "分组": cur["group"], "名次": cur["rank"].astype(int),
-        "并列": np.where(cur["tied"], "是", ""), "单位代码": cur["unit_code"], "单位名称": cur["unit_name"],
-        "得分": cur["total"].astype(float), "等次": cur["grade"],
-        "较上季度名次": [change_label(v) for v in cur["rank_change"]],
-        "较上季度得分": [None if pd.isna(v) else float(v) for v in cur["total_change"]],
-    }, columns=RANKING_CSV_COLUMNS).reset_index(drop=True)
-
-
-def ranking_csv(store, period: str, actor: User) -> bytes:
-    """The period's ranking as CSV (UTF-8 with BOM, formula-escaped; office only)."""
-    require(actor, "bulletin")
-    return to_csv_bytes(ranking_frame(store, period))
-
-
-__all__ = ["bulletin_bytes", "write_bulletin", "score_table_xlsx", "ranking_csv", "score_table_frames",
-           "ranking_frame", "ChartError"]
+    """考评得分明细表 as an Excel workbook (office only)."""
+    return to_xlsx_bytes(score_table_frames(store, period, actor))
