@@ -14,10 +14,11 @@ import pandas as pd
 from . import periods
 from .audit import record
 from .errors import InputError, NotFound
+from .labels import PROBLEM_STATUS
 from .permissions import User, require
 
 OPEN, RECTIFIED, VERIFIED = "open", "rectified", "verified"
-STATUS_LABELS = {OPEN: "待整改", RECTIFIED: "已整改(待复核)", VERIFIED: "已复核"}
+STATUS_LABELS = PROBLEM_STATUS
 SOURCES = ("第三方检测", "上级通报", "网站普查", "群众反映", "日常检查")
 MAX_TEXT = 2000
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import engine
-from .labels import ITEM_STATUS
-from .labels import RULE_TYPES
+from .labels import ITEM_STATUS, RULE_TYPES
 
 
 def _is_pass(df: pd.DataFrame) -> pd.Series:
