@@ -265,64 +265,19 @@ def test_writer_drops_what_xml_cannot_hold():
     assert back.tables[0].cell(1, 0).text == "档案局"
 
 
-# -- the score table before and after it was built from the engine's long frames --------------
-# TEMPORARY: the old implementation, kept only to check that the new one says the same.
-def _old_score_table_frames(store, period, scores):
-    from scoring.bulletin import SCORE_COLUMNS, load_template
-    from scoring.ranking import rank_label, ranked_history
-    from scoring.rules import fmt
-
-    ranked = ranked_history(scores)
-    current = ranked[ranked["period"] == period]
-    template = load_template()
-    order = [g for g in template.get("groups") or [] if g in set(current["group"])]
-    order += sorted(set(current["group"]) - set(order))
-    frames = {}
-    for g in order:
-        rows = []
-        for r in current[current["group"] == g].sort_values(["rank", "unit_code"]).to_dict("records"):
-            result = scores.explain(r["unit_code"], period)
-            block, brow = scores.block_of(r["unit_code"], period)
-            index = {it.id: j for j, it in enumerate(block.items)}
-            sec_names = {s.id: s.name for s in block.scheme.sections}
-            for it in result["items"]:
-                kind = it["kind"]
-                pts = it["points"]
-                if kind == "penalty":
-                    max_, lost = None, abs(pts)
-                    name = f"[扣分项]{it['name']}"
-                elif kind == "bonus":
-                    max_, lost = it["max"], None
-                    name = f"[加分项]{it['name']}"
-                else:
-                    max_ = it["max"]
-                    lost = float(engine.round2(max(max_ - pts, 0.0)))
-                    name = f"{sec_names.get(it['section_id'], '')}/{it['name']}"
-                reason = it["explanation"] if (lost and lost > 1e-9) or it["status"] in ("missing", "pending") else ""
-                verified = ""
-                if it["status"] == "adjusted":
-                    adj = block.adjustments[(brow, index[it["item_id"]])]
-                    verified = (f"核定为{fmt(adj['points'])}分(原计{fmt(block.computed[brow, index[it['item_id']]])}分);"
-                                f"理由:{adj['reason']};核定人:{adj['actor']};{adj['adjusted_at']:%Y-%m-%d}")
-                elif it["status"] == "pending":
-                    verified = "待评定"
-                rows.append([r["unit_name"], name, max_, pts, lost, reason, verified])
-            veto = f";触发单项否决:{r['veto_name']}" if isinstance(r["veto_name"], str) else ""
-            rows.append([r["unit_name"], "总分", block.scheme.total_max, r["total"], None,
-                         f"等次:{r['grade']};组内第{rank_label(r['rank'], r['tied'])}名{veto}", ""])
-        frames[g] = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    return frames
-
-
-def test_score_table_says_what_the_old_one_said(world):
+def test_score_table_rows_are_the_engines_explanation(world):
     store = world["store"]
     scores = engine.score(store, [PREV, PERIOD])
-    old = _old_score_table_frames(store, PERIOD, scores)
-    new = score_table_frames(store, PERIOD, OFFICE, scores)
-    assert list(new) == list(old)
-    for g in old:
-        # the one deliberate change: 核定情况 no longer repeats the points before the 核定 (原计),
-        # which only the engine's internals knew; the 失分原因 of a row that lost points still says it
-        expected = old[g].assign(核定情况=old[g]["核定情况"].str.replace(r"\(原计[^)]*分\)", "", regex=True))
-        pd.testing.assert_frame_equal(new[g].astype(object).where(new[g].notna(), None),
-                                      expected.astype(object).where(expected.notna(), None))
+    sheet = score_table_frames(store, PERIOD, OFFICE, scores)["市直部门"]
+    for unit in (world["adjusted"], world["veto"]):
+        detail = scores.explain(unit, PERIOD)
+        rows = sheet[sheet["单位"] == detail["unit_name"]]
+        assert list(rows["指标"].iloc[:-1].str.split("/").str[-1].str.replace(r"^\[..项\]", "", regex=True)) == \
+            [it["name"] for it in detail["items"]]
+        assert list(rows["得分"].iloc[:-1]) == [it["points"] for it in detail["items"]]
+        for reason, it in zip(rows["失分原因"], detail["items"]):
+            assert reason in ("", it["explanation"])
+        assert rows.iloc[-1]["指标"] == "总分" and rows.iloc[-1]["得分"] == detail["total"]
+    adjusted = sheet[sheet["核定情况"].str.startswith("核定为")]
+    assert len(adjusted) == 1
+    assert adjusted.iloc[0]["核定情况"].startswith(f"核定为1.5分;理由:现场检查发现栏目维护不到位;核定人:{OFFICE.username};")
