@@ -150,7 +150,7 @@ def cmd_explain(store, args, actor):
     if args.format == "json":
         _print_json({
             "unit_code": result["unit_code"], "period": result["period"], "scheme": result["scheme"],
-            "items": [{k: it[k] for k in ("item_id", "name", "points", "max", "status", "explanation")}
+            "items": [{k: it[k] for k in ("item_id", "name", "points", "max", "status", "explanation", "sources")}
                       for it in result["items"]],
             "sections": result["sections"], "bonus": result["bonus"], "veto": result["veto"],
             "total": result["total"], "grade": result["grade"], "rank": rank,
@@ -159,8 +159,8 @@ def cmd_explain(store, args, actor):
     print(f"{result['unit_name']}({result['unit_code']}) {periods.label(result['period'])} 考评明细,"
           f"考评表 {result['scheme']}")
     rows = [[it["item_id"], it["name"], fmt(it["points"]), "—" if it["max"] is None else fmt(it["max"]),
-             ITEM_STATUS[it["status"]], it["explanation"]] for it in result["items"]]
-    print(text_table(["条目", "名称", "得分", "满分", "状态", "说明"], rows, right={2, 3}))
+             ITEM_STATUS[it["status"]], it["explanation"], it["source_text"]] for it in result["items"]]
+    print(text_table(["条目", "名称", "得分", "满分", "状态", "说明", "数据来源"], rows, right={2, 3}))
     print()
     print(text_table(["部分", "名称", "得分", "适用满分"],
                      [[s["id"], s["name"], fmt(s["points"]), fmt(s["max"])] for s in result["sections"]],

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .rules import Context, explain_missing, explain_na, fmt
 from .schemes import Item, Scheme, load_schemes
-from .store import current_submissions_sql
+from .store import current_submissions_sql, current_values_sql
 
 OK, MISSING, NA, PENDING, ADJUSTED = range(5)
 STATUS = np.array(["ok", "missing", "na", "pending", "adjusted"], dtype=object)
@@ -42,6 +42,8 @@ class Block:
     section_points: np.ndarray  # rows x sections
     section_caps: np.ndarray  # rows x sections (shrunk by n/a items)
     adjustments: dict = field(default_factory=dict)  # (row, item index) -> adjustment record
+    batches: dict = field(default_factory=dict)  # indicator -> batch id of each row's figure (0: none)
+    derived: dict = field(default_factory=dict)  # computed indicator -> how many figures it was made of
 
 
 @dataclass
@@ -121,9 +123,12 @@ class Scores:
                         f"理由:{adj['reason']}(核定人:{adj['actor']},{adj['adjusted_at']:%Y-%m-%d %H:%M})")
             if item.kind == "penalty":
                 points = -points
+            sources = [_source(s, b, row, code) for code in dict.fromkeys(item.rule.reads())]
             items.append({"item_id": item.id, "name": item.name, "points": float(round2(points)),
                           "max": item.max, "status": status, "explanation": text,
-                          "kind": item.kind, "section_id": item.section_id})
+                          "kind": item.kind, "section_id": item.section_id,
+                          "sources": [{k: x[k] for k in ("indicator", "value", "source", "batch")} for x in sources],
+                          "source_text": ";".join(x["text"] for x in sources)})
         unit = self.units[(self.units["unit_code"] == unit_code) & (self.units["period"] == period)].iloc[0]
         sections = [{"id": sec.id, "name": sec.name, "points": float(round2(b.section_points[row, k])),
                      "max": float(b.section_caps[row, k])} for k, sec in enumerate(s.sections)]
@@ -134,6 +139,33 @@ class Scores:
                 "veto": unit["veto"] if isinstance(unit["veto"], str) else None,
                 "veto_name": unit["veto_name"] if isinstance(unit["veto_name"], str) else None,
                 "total": float(unit["total"]), "grade": unit["grade"]}
+
+
+SOURCE_LABELS = {"unit": "单位填报", "office": "政务公开办/第三方", "computed": "系统计算"}
+_AGG_LABELS = {"mean": "平均", "min": "最低", "max": "最高", "sum": "合计", "count": "个数"}
+_LEDGER_LABELS = {"assigned": "下发问题数", "closed_on_time": "按期销号数", "overdue": "逾期未整改数",
+                  "open": "未销号数"}
+
+
+def _source(s: Scheme, b: Block, row: int, code: str) -> dict:
+    """Where one figure of one row came from: ``indicator, value, source, batch`` and a sentence."""
+    ind = s.indicators[code]
+    raw = float(b.cols[code][row])
+    na = bool(b.na[code][row])
+    value = "不适用" if na else (None if np.isnan(raw) else raw)
+    if ind.source == "computed":
+        how = ind.computed
+        n = int(b.derived[code][row]) if code in b.derived else 0
+        if how[0] == "children":
+            what = "总分" if how[1] == "total" else f"「{s.indicators[how[1]].name if how[1] in s.indicators else how[1]}」"
+            told = (f"{n}个下级单位的{what}{_AGG_LABELS[how[2]]}" if n else "下级单位均无考评结果")
+        else:
+            told = f"问题清单{_LEDGER_LABELS[how[1]]}" + (f"(考评项 {how[2]})" if how[2] else "")
+        return {"indicator": code, "value": value, "source": "computed", "batch": None,
+                "text": f"{ind.name} 由系统计算:{told}"}
+    batch = int(b.batches[code][row]) if code in b.batches and b.batches[code][row] else None
+    where = f"{SOURCE_LABELS[ind.source]},批次{batch}" if batch else "未报送"
+    return {"indicator": code, "value": value, "source": ind.source, "batch": batch, "text": f"{ind.name}:{where}"}
 
 
 def _explain_item(item: Item, values, na, computed, ctx) -> str:
@@ -170,11 +202,11 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     con.register("score_applies", applies)
     # One row per scored (unit, period), ordered so that each scheme's rows are contiguous.
     keys = con.execute(f"""
-        SELECT c.unit_code, u.unit_name, u.grp AS "group", c.period, a.scheme, c.self_score, c.batch_id
+        SELECT c.unit_code, u.unit_name, u.grp AS "group", c.period, a.scheme, c.self_score
         FROM ({current_submissions_sql(only("s.period"))}) c JOIN units u USING (unit_code)
         JOIN score_applies a ON a.grp = u.grp AND c.period BETWEEN a.p_from AND a.p_to
         UNION ALL  -- units with an adjustment but no submission
-        SELECT j.unit_code, u.unit_name, u.grp, j.period, a.scheme, NULL, NULL
+        SELECT j.unit_code, u.unit_name, u.grp, j.period, a.scheme, NULL
         FROM (SELECT DISTINCT unit_code, period FROM adjustments WHERE true {only("period")}) j
         ANTI JOIN current_submissions c USING (unit_code, period)
         JOIN units u USING (unit_code)
@@ -183,18 +215,23 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     con.unregister("score_applies")
     if keys.empty:
         return Scores([], _empty_units())
+    by_id = {s.id: s for s in schemes}
+    registry = con.execute("SELECT unit_code, parent_code FROM units").df()
+    # a unit whose figures are computed from its children's totals is scored after them
+    keys["depth"] = _depths(registry, keys, by_id)
+    keys = keys.sort_values(["depth", "scheme", "period", "group", "unit_code"], kind="stable", ignore_index=True)
 
     # The values go to a dense (row × indicator) matrix. The join to row and column numbers is
     # done in DuckDB so that only numbers cross into Python, never 7 million strings.
     codes = sorted({c for s in schemes for c in s.indicators})
     col_of = {c: j for j, c in enumerate(codes)}
     keys["row"] = np.arange(len(keys), dtype=np.int32)
-    con.register("score_keys", keys[["unit_code", "period", "batch_id", "row"]])
+    con.register("score_keys", keys[["unit_code", "period", "row"]])
     con.register("score_codes", pd.DataFrame({"indicator": codes, "col": np.arange(len(codes), dtype=np.int16)}))
     vals = con.execute(f"""
-        SELECT k.row, c.col, v.value, v.is_na FROM indicator_values v
-        JOIN score_keys k USING (batch_id, unit_code, period) JOIN score_codes c USING (indicator)
-        WHERE true {only("v.period")}""", params).fetchnumpy()
+        SELECT k.row, c.col, v.value, v.is_na, v.batch_id FROM ({current_values_sql(only("v.period"))}) v
+        JOIN score_keys k USING (unit_code, period) JOIN score_codes c USING (indicator)""",
+                       params).fetchnumpy()
     adjs = con.execute("""
         SELECT k.row, a.item_id, a.points, a.reason, a.actor, a.adjusted_at FROM adjustments a
         JOIN score_keys k USING (unit_code, period)
@@ -206,26 +243,101 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     # column-major, so that each indicator's values are one contiguous array
     matrix = np.full((len(keys), len(codes)), np.nan, order="F")
     na_matrix = np.zeros((len(keys), len(codes)), dtype=bool, order="F")
+    batch_matrix = np.zeros((len(keys), len(codes)), dtype=np.int64, order="F")
     rows, cols_, is_na = vals["row"], vals["col"], np.asarray(vals["is_na"], dtype=bool)
     matrix[rows, cols_] = np.where(is_na, np.nan, np.asarray(vals["value"], dtype=float))
     na_matrix[rows, cols_] = is_na
+    batch_matrix[rows, cols_] = vals["batch_id"]
 
     blocks, frames = [], []
+    derive = _Derivations(con, keys, registry, matrix, col_of, params if periods is not None else None)
     adj_rows = adjs["row"].to_numpy(dtype=np.int64)
-    scheme_ids = keys["scheme"].to_numpy()
-    by_id = {s.id: s for s in schemes}
-    bounds = np.flatnonzero(np.r_[True, scheme_ids[1:] != scheme_ids[:-1], True])
+    block_ids = (keys["depth"].astype(str) + "\0" + keys["scheme"]).to_numpy()
+    bounds = np.flatnonzero(np.r_[True, block_ids[1:] != block_ids[:-1], True])
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        s = by_id[scheme_ids[start]]
+        s = by_id[keys["scheme"].iat[start]]
         block_keys = keys.iloc[start:stop].reset_index(drop=True)
         cols = {code: matrix[start:stop, col_of[code]] for code in s.indicators}
         na = {code: na_matrix[start:stop, col_of[code]] for code in s.indicators}
+        derived = {}
+        for code, ind in s.indicators.items():
+            if ind.computed is not None:
+                cols[code], derived[code] = derive(ind.computed, block_keys, frames)
+                na[code] = np.zeros(stop - start, dtype=bool)
         mine = (adj_rows >= start) & (adj_rows < stop)
         block_adjs = adjs[mine].assign(row=adj_rows[mine] - start)
         block, units = score_block(s, block_keys, cols, na, block_adjs)
+        block.batches = {code: batch_matrix[start:stop, col_of[code]] for code in s.indicators}
+        block.derived = derived
         blocks.append(block)
         frames.append(units)
     return Scores(blocks, pd.concat(frames, ignore_index=True))
+
+
+def _depths(registry: pd.DataFrame, keys: pd.DataFrame, schemes: dict) -> np.ndarray:
+    """How many levels of children a unit has (0: none), where some scheme scores children's totals."""
+    if not any(i.computed and i.computed[0] == "children" and i.computed[1] == "total"
+               for s in schemes.values() for i in s.indicators.values()):
+        return np.zeros(len(keys), dtype=np.int64)
+    parent = dict(zip(registry["unit_code"], registry["parent_code"]))
+    depth = dict.fromkeys(parent, 0)
+    for _ in range(len(parent)):             # the registry refuses cycles; this bounds the walk anyway
+        changed = False
+        for child, par in parent.items():
+            if isinstance(par, str) and par in depth and depth[par] < depth[child] + 1:
+                depth[par] = depth[child] + 1
+                changed = True
+        if not changed:
+            break
+    return keys["unit_code"].map(depth).fillna(0).to_numpy(dtype=np.int64)
+
+
+class _Derivations:
+    """The figures of ``computed`` indicators: children's totals or figures, or ledger counts."""
+
+    def __init__(self, con, keys, registry, matrix, col_of, periods):
+        self.con, self.keys, self.matrix, self.col_of, self.periods = con, keys, matrix, col_of, periods
+        self.parent = registry.set_index("unit_code")["parent_code"]
+        self._ledger = None
+
+    def __call__(self, how: tuple, block_keys: pd.DataFrame, done: list) -> tuple[np.ndarray, np.ndarray]:
+        """(values, counts) for the rows of one block; NaN where there is nothing to compute from."""
+        if how[0] == "children":
+            _, what, agg = how
+            if what == "total":
+                frame = pd.concat(done, ignore_index=True)[["unit_code", "period", "total"]] if done else \
+                    pd.DataFrame(columns=["unit_code", "period", "total"])
+                frame = frame.rename(columns={"total": "value"})
+            elif what in self.col_of:
+                frame = self.keys[["unit_code", "period"]].assign(value=self.matrix[:, self.col_of[what]])
+            else:
+                frame = pd.DataFrame(columns=["unit_code", "period", "value"])
+            frame = frame.assign(parent=frame["unit_code"].map(self.parent))
+            frame = frame[frame["parent"].notna() & frame["value"].notna()]
+            grouped = frame.groupby(["parent", "period"])["value"]
+            values = grouped.size().astype(float) if agg == "count" else grouped.agg(agg)
+            counts = grouped.size()
+        else:
+            _, what, item = how
+            ledger = self.ledger()
+            if item:
+                ledger = ledger[ledger["item_id"] == item]
+            grouped = ledger.groupby(["unit_code", "period"])
+            values = grouped[what].sum().astype(float)
+            counts = grouped.size()
+            index = pd.MultiIndex.from_frame(block_keys[["unit_code", "period"]])
+            # no problem recorded means none to count: zero, not missing
+            return values.reindex(index).fillna(0.0).to_numpy(), counts.reindex(index).fillna(0).to_numpy(dtype=np.int64)
+        index = pd.MultiIndex.from_frame(block_keys[["unit_code", "period"]])
+        return (values.reindex(index).to_numpy(dtype=float),
+                counts.reindex(index).fillna(0).to_numpy(dtype=np.int64))
+
+    def ledger(self) -> pd.DataFrame:
+        if self._ledger is None:
+            from .rectifications import ledger_counts
+
+            self._ledger = ledger_counts(self.con, self.periods)
+        return self._ledger
 
 
 def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> tuple[Block, pd.DataFrame]:

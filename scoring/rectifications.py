@@ -7,6 +7,7 @@ the same transaction. Nothing is deleted.
 """
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -24,6 +25,32 @@ MAX_TEXT = 2000
 
 COLUMNS = ["rect_id", "unit_code", "unit_name", "group", "period", "source", "description", "found_at",
            "deadline", "status", "status_label", "overdue", "rectified_at", "note", "updated_by", "updated_at"]
+
+
+def current_date() -> date:
+    """The system date, or ``KAOPING_TODAY=YYYY-MM-DD`` (tests and demos)."""
+    fixed = os.environ.get("KAOPING_TODAY", "").strip()
+    if fixed:
+        try:
+            return date.fromisoformat(fixed)
+        except ValueError:
+            raise InputError(f"环境变量 KAOPING_TODAY「{fixed}」不是日期(应为 2026-01-10 这样的格式)") from None
+    return date.today()
+
+
+def ledger_counts(con, period_list: list[str] | None) -> pd.DataFrame:
+    """One row per problem with 0/1 columns ``assigned, open, overdue, closed_on_time`` (for
+    ``computed: {ledger: …}`` indicators), against :func:`current_date`."""
+    where = f"WHERE period IN ({', '.join('?' * len(period_list))})" if period_list is not None else ""
+    df = con.execute(f"SELECT unit_code, period, item_id, status, deadline, rectified_at FROM rectifications {where}",
+                     period_list or []).df()
+    now = pd.Timestamp(current_date())
+    deadline = pd.to_datetime(df["deadline"])
+    done = df["status"] == VERIFIED
+    return df.assign(assigned=1, open=(~done).astype(int),
+                     overdue=(~done & deadline.notna() & (deadline < now)).astype(int),
+                     closed_on_time=(done & (deadline.isna() | (pd.to_datetime(df["rectified_at"]) <= deadline)))
+                     .astype(int))
 
 
 def _text(value, what: str, *, required: bool = True) -> str:
@@ -70,7 +97,7 @@ def list_rectifications(store, actor: User, *, unit_code: str | None = None, per
         sql += " AND r.status = ?"
         params.append(status)
     df = store.df(sql + " ORDER BY r.rect_id DESC", params)
-    today = today or date.today()
+    today = today or current_date()
     df["status_label"] = df["status"].map(STATUS_LABELS).fillna(df["status"])
     deadline = pd.to_datetime(df["deadline"])
     df["overdue"] = (df["status"] == OPEN) & deadline.notna() & (deadline < pd.Timestamp(today))
@@ -91,7 +118,7 @@ def add_rectification(store, actor: User, unit_code: str, period: str, source: s
     period = periods.parse_period(period)
     source = _text(source, "问题来源")
     description = _text(description, "问题描述")
-    found = _date(found_at, "发现日期") or date.today()
+    found = _date(found_at, "发现日期") or current_date()
     due = _date(deadline, "整改期限")
     if due is not None and due < found:
         raise InputError("整改期限不能早于发现日期")
@@ -100,7 +127,8 @@ def add_rectification(store, actor: User, unit_code: str, period: str, source: s
         if not cur.execute("SELECT 1 FROM units WHERE unit_code = ?", [unit_code]).fetchone():
             raise NotFound(f"单位代码「{unit_code}」不存在")
         rect_id = cur.execute("SELECT nextval('seq_rectification')").fetchone()[0]
-        cur.execute("INSERT INTO rectifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+        cur.execute("INSERT INTO rectifications (rect_id, unit_code, period, source, description, found_at, "
+                    "deadline, status, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [rect_id, unit_code, period, source, description, found, due, OPEN, actor.username,
                      datetime.now()])
         record(cur, actor, "rectification", f"{unit_code} #{rect_id}", f"登记问题({source}):{description[:60]}")
@@ -120,7 +148,7 @@ def _current(cur, rect_id: int):
 def mark_rectified(store, actor: User, rect_id: int, note: str, *, on=None) -> str:
     """The unit (or the office for it) reports a problem as rectified, with a note of what was done."""
     note = _text(note, "整改说明")
-    when = _date(on, "整改日期") or date.today()
+    when = _date(on, "整改日期") or current_date()
 
     require(actor, "problems.respond")
 
@@ -182,7 +210,7 @@ def seed_demo_rectifications(store, cur=None, *, today: date | None = None) -> i
     """
     if cur is None:
         cur = store
-    today = today or date.today()
+    today = today or current_date()
     units = cur.execute("""SELECT unit_code, grp FROM units
                            QUALIFY row_number() OVER (PARTITION BY grp ORDER BY unit_code) <= 6
                            ORDER BY grp, unit_code""").fetchall()
@@ -196,7 +224,9 @@ def seed_demo_rectifications(store, cur=None, *, today: date | None = None) -> i
         rectified_at = found + timedelta(days=12) if status != OPEN else None
         note = "已完成整改并在网站公示" if status != OPEN else None
         rect_id = cur.execute("SELECT nextval('seq_rectification')").fetchone()[0]
-        cur.execute("INSERT INTO rectifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        cur.execute("INSERT INTO rectifications (rect_id, unit_code, period, source, description, found_at, "
+                    "deadline, status, rectified_at, note, updated_by, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [rect_id, unit_code, latest, source, text, found, due, status, rectified_at, note, "系统",
                      datetime.now()])
         n += 1

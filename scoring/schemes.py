@@ -38,6 +38,8 @@ class Indicator:
     min: float | None = None
     max: float | None = None
     na_allowed: bool = False
+    source: str = "unit"                 # unit | office | computed: who supplies the figure
+    computed: tuple | None = None        # ("children", what, agg) or ("ledger", count, item_id)
 
 
 @dataclass(frozen=True)
@@ -365,12 +367,57 @@ def _parse_indicators(raw, errors) -> dict[str, Indicator]:
             errors.add(f"{path}.min", f"下限{lo}大于上限{hi}")
         if code in out:
             errors.add(f"{path}.code", f"指标代码「{code}」重复")
+        source, computed = _parse_source(ind, path, errors)
         if code and name and itype in INDICATOR_TYPES:
-            out[code] = Indicator(code, name, itype, lo, hi, bool(ind.get("na_allowed", False)))
+            out[code] = Indicator(code, name, itype, lo, hi, bool(ind.get("na_allowed", False)), source, computed)
     names = [i.name for i in out.values()]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         errors.add("indicators", f"指标名称「{dup}」重复,上传文件将无法按名称识别该列")
     return out
+
+
+SOURCES = ("unit", "office", "computed")
+CHILD_AGGS = ("mean", "min", "max", "sum", "count")
+LEDGER_COUNTS = ("assigned", "closed_on_time", "overdue", "open")
+
+
+def _parse_source(ind: dict, path: str, errors) -> tuple[str, tuple | None]:
+    """``source`` (default unit) and, for a computed figure, how it is computed."""
+    raw = ind.get("computed")
+    source = ind.get("source", "computed" if raw is not None else "unit")
+    if source not in SOURCES:
+        errors.add(f"{path}.source", f"来源「{source}」无效,可用:{'、'.join(SOURCES)}")
+        return "unit", None
+    if source != "computed":
+        if raw is not None:
+            errors.add(f"{path}.computed", "只有 source: computed 的指标才能写 computed")
+        return source, None
+    if not isinstance(raw, dict):
+        errors.add(f"{path}.computed", "系统计算的指标需写明计算方法,如 {children: total, agg: mean} "
+                                       "或 {ledger: assigned}")
+        return source, None
+    if ("children" in raw) == ("ledger" in raw):
+        errors.add(f"{path}.computed", "应写 children(下级单位汇总)或 ledger(问题清单计数)之一")
+        return source, None
+    if "children" in raw:
+        what, agg = raw.get("children"), raw.get("agg", "mean")
+        unknown = set(raw) - {"children", "agg"}
+        if unknown:
+            errors.add(f"{path}.computed", f"未知的键:{'、'.join(sorted(map(str, unknown)))}")
+        if not isinstance(what, str) or not what.strip():
+            errors.add(f"{path}.computed.children", "应为 total(下级单位总分)或下级单位的指标代码")
+        if agg not in CHILD_AGGS:
+            errors.add(f"{path}.computed.agg", f"汇总方式「{agg}」无效,可用:{'、'.join(CHILD_AGGS)}")
+        return source, ("children", str(what).strip(), agg)
+    count, item = raw.get("ledger"), raw.get("item")
+    unknown = set(raw) - {"ledger", "item"}
+    if unknown:
+        errors.add(f"{path}.computed", f"未知的键:{'、'.join(sorted(map(str, unknown)))}")
+    if count not in LEDGER_COUNTS:
+        errors.add(f"{path}.computed.ledger", f"计数「{count}」无效,可用:{'、'.join(LEDGER_COUNTS)}")
+    if item is not None and not isinstance(item, str):
+        errors.add(f"{path}.computed.item", "应为考评项编号")
+    return source, ("ledger", count, item)
 
 
 def _parse_period(value, path, errors) -> str | None:
@@ -477,6 +524,9 @@ def parse_scheme(text: str) -> Scheme:
     if missing not in MISSING_MODES:
         errors.add("missing", f"取值「{missing}」无效,可用:{'、'.join(MISSING_MODES)}")
     checks = _parse_checks(doc.get("checks") or [], indicators, errors)
+    for ind in indicators.values():
+        if ind.computed and ind.computed[0] == "ledger" and ind.computed[2] and ind.computed[2] not in ids:
+            errors.add(f"indicators({ind.code}).computed.item", f"考评项「{ind.computed[2]}」不在本考评表中")
 
     if errors:
         raise Problems(f"考评表 {scheme_id or ''} 有{len(errors)}处错误", list(errors))

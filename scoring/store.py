@@ -20,15 +20,31 @@ DEFAULT_DB = "data/kaoping.duckdb"
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 def current_submissions_sql(period_filter: str = "") -> str:
-    """Each (unit, period)'s submission from its newest batch that is not rolled back.
+    """Each (unit, period) some live batch reported: its newest such batch and newest self score.
 
-    ``period_filter`` (e.g. ``AND s.period IN (?, ?)``) is applied before the window: period is a
-    partition key, so the result is the same, without ranking every quarter ever uploaded.
+    ``period_filter`` (e.g. ``AND s.period IN (?, ?)``) narrows the submissions read first.
     """
     return f"""
-    SELECT s.* FROM submissions s JOIN batches b USING (batch_id)
+    SELECT s.unit_code, s.period, max(s.batch_id) AS batch_id,
+           arg_max(s.self_score, s.batch_id) FILTER (WHERE s.self_score IS NOT NULL) AS self_score
+    FROM submissions s JOIN batches b USING (batch_id)
     WHERE b.rolled_back_at IS NULL {period_filter}
-    QUALIFY row_number() OVER (PARTITION BY s.unit_code, s.period ORDER BY s.batch_id DESC) = 1"""
+    GROUP BY s.unit_code, s.period"""
+
+
+def current_values_sql(period_filter: str = "") -> str:
+    """The current value of each (unit, period, indicator): the one in the newest live batch that
+    has a cell for it. Blank cells are never stored, so a blank never erases an earlier value, and
+    rolling a batch back brings back exactly the cells it had superseded (SPEC round 2).
+
+    ``period_filter`` (e.g. ``AND v.period IN (?, ?)``) narrows the values read first.
+    """
+    return f"""
+    SELECT v.unit_code, v.period, v.indicator, arg_max(v.value, v.batch_id) AS value,
+           arg_max(v.is_na, v.batch_id) AS is_na, max(v.batch_id) AS batch_id
+    FROM indicator_values v JOIN batches b USING (batch_id)
+    WHERE b.rolled_back_at IS NULL {period_filter}
+    GROUP BY v.unit_code, v.period, v.indicator"""
 
 
 SCHEMA = """
@@ -67,11 +83,10 @@ CREATE TABLE IF NOT EXISTS rectifications (
     rect_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, source VARCHAR,
     description VARCHAR, found_at DATE, deadline DATE, status VARCHAR, rectified_at DATE,
     note VARCHAR, updated_by VARCHAR, updated_at TIMESTAMP);
+ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS item_id VARCHAR;
 CREATE OR REPLACE VIEW current_submissions AS {current_submissions};
-CREATE OR REPLACE VIEW current_values AS
-    SELECT v.unit_code, v.period, v.indicator, v.value, v.is_na
-    FROM indicator_values v JOIN current_submissions c USING (batch_id, unit_code, period);
-""".replace("{current_submissions}", current_submissions_sql())
+CREATE OR REPLACE VIEW current_values AS {current_values};
+""".replace("{current_submissions}", current_submissions_sql()).replace("{current_values}", current_values_sql())
 
 _LOCK_WAIT_S = 30.0
 

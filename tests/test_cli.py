@@ -70,7 +70,13 @@ def test_explain_json(db):
     doc = json.loads(r.stdout)
     assert list(doc) == ["unit_code", "period", "scheme", "items", "sections", "bonus", "veto", "total", "grade", "rank"]
     assert doc["total"] == 14.26 and doc["rank"] == 3 and doc["veto"] is None and doc["bonus"] == 3
-    assert all(list(it) == ["item_id", "name", "points", "max", "status", "explanation"] for it in doc["items"])
+    assert all(list(it) == ["item_id", "name", "points", "max", "status", "explanation", "sources"]
+               for it in doc["items"])
+    links = next(it for it in doc["items"] if it["item_id"] == "site.links")
+    [source] = links["sources"]
+    assert source["indicator"] == "broken_links" and source["value"] == 10.0 and source["source"] == "unit"
+    assert isinstance(source["batch"], int) and source["batch"] >= 1
+    assert next(it for it in doc["items"] if it["item_id"] == "site.review")["sources"] == []
     pen = next(it for it in doc["items"] if it["item_id"] == "pen.criticism")
     assert pen["points"] == -3 and pen["max"] is None
     assert list(doc["sections"][0]) == ["id", "name", "points", "max"]
