@@ -19,7 +19,7 @@ COLUMNS = ["batch_id", "uploaded_by", "uploaded_at", "file_name", "sha256", "n_r
            "status", "current_rows", "rolled_back_at", "rolled_back_by"]
 
 _LIST_SQL = """
-    WITH cur AS (SELECT batch_id, count(*) AS n FROM current_submissions GROUP BY batch_id)
+    WITH cur AS (SELECT batch_id, count(DISTINCT (unit_code, period)) AS n FROM current_values GROUP BY batch_id)
     SELECT b.batch_id, b.uploaded_by, b.uploaded_at, b.file_name, b.sha256, b.n_rows, b.periods, b.units,
            CASE WHEN b.rolled_back_at IS NOT NULL THEN '{rolled_back}'
                 WHEN coalesce(cur.n, 0) = 0 THEN '{superseded}'
@@ -38,8 +38,8 @@ def _list_sql(where: str) -> str:
 def list_batches(store, actor: User) -> pd.DataFrame:
     """Every batch, newest first, with its status (当前 / 已被替代 / 已回滚).
 
-    ``current_rows`` counts the batch's unit-period rows that are still current (a batch with
-    some rows superseded by a later one stays 当前 while any row is current). The office sees every
+    ``current_rows`` counts the batch's unit-periods that still have a current figure from it (a
+    batch stays 当前 while any of its figures is current). The office sees every
     batch; a checker its own uploads; a unit account the batches that touch its own unit, with
     ``units`` reduced to it.
     """
@@ -79,26 +79,24 @@ def rollback(store, batch_id, actor: User) -> str:
         file_name, at, by = row
         if at is not None:
             raise InputError(f"批次 #{bid}「{file_name}」已于 {at:%Y-%m-%d %H:%M} 由 {by} 回滚,不能重复回滚")
+        # the figures this batch supplies now, and how many an older live batch also has (they come back)
+        supplied, restored = cur.execute("""
+            SELECT count(*), count(*) FILTER (WHERE EXISTS (
+                SELECT 1 FROM indicator_values v JOIN batches b USING (batch_id)
+                WHERE v.unit_code = c.unit_code AND v.period = c.period AND v.indicator = c.indicator
+                  AND v.batch_id <> c.batch_id AND b.rolled_back_at IS NULL))
+            FROM current_values c WHERE c.batch_id = ?""", [bid]).fetchall()[0]
         cur.execute("UPDATE batches SET rolled_back_at = now(), rolled_back_by = ? WHERE batch_id = ?",
                     [actor.username, bid])
-        # the unit-periods where this batch was current (no newer live batch), and what they show now
-        was_current, restored = cur.execute("""
-            SELECT count(*), count(c.batch_id) FROM (
-                SELECT DISTINCT s.unit_code, s.period FROM submissions s
-                WHERE s.batch_id = ? AND NOT EXISTS (
-                    SELECT 1 FROM submissions s2 JOIN batches b2 USING (batch_id)
-                    WHERE s2.unit_code = s.unit_code AND s2.period = s.period
-                      AND s2.batch_id > s.batch_id AND b2.rolled_back_at IS NULL)) p
-            LEFT JOIN current_submissions c USING (unit_code, period)""", [bid]).fetchone()
-        emptied = was_current - restored
-        if was_current == 0:
+        emptied = supplied - restored
+        if not supplied:
             effect = "该批次的数据此前已全部被后来的批次替代,当前数据不变"
         else:
             parts = []
             if restored:
-                parts.append(f"{restored}个单位季度恢复为此前批次的数据")
+                parts.append(f"{restored}个数值恢复为此前批次的数据")
             if emptied:
-                parts.append(f"{emptied}个单位季度不再有上报数据")
+                parts.append(f"{emptied}个数值不再有上报数据")
             effect = ",".join(parts)
         record(cur, actor, "rollback", f"批次 #{bid}", f"{file_name}:{effect}")
         return f"已回滚批次 #{bid}「{file_name}」:{effect}"

@@ -59,16 +59,16 @@ def test_supersede_and_rollback_restore_previous_values(bstore):
     assert df.loc[b1, "status"] == "已被替代" and df.loc[b4, "status"] == "当前"
 
     message = rollback(bstore, b2, CLI_OFFICE)
-    assert message == f"已回滚批次 #{b2}「q3-v2.csv」:1个单位季度恢复为此前批次的数据"
+    assert message == f"已回滚批次 #{b2}「q3-v2.csv」:2个数值恢复为此前批次的数据"
     assert current(bstore) == 10  # b1's value is current again
     df = list_batches(bstore, CLI_OFFICE).set_index("batch_id")
     assert df.loc[b2, "status"] == "已回滚" and df.loc[b2, "rolled_back_by"] == "命令行"
     assert df.loc[b1, "status"] == "当前"
 
     # rolling back a unit-period's only batch leaves it without data
-    assert rollback(bstore, b3, CLI_OFFICE).endswith("1个单位季度不再有上报数据")
+    assert rollback(bstore, b3, CLI_OFFICE).endswith("2个数值不再有上报数据")
     assert current(bstore, period="2025Q2") is None
-    # rolling back a fully superseded batch changes nothing
+    # rolling back b4 brings back b1's figure for SZ002
     rollback(bstore, b4, CLI_OFFICE)
     assert current(bstore, "SZ002") == 20
 
@@ -291,3 +291,19 @@ def test_a_rejected_check_cannot_be_written(bstore):
     with pytest.raises(UploadRejected):
         write_batch(bstore, checked, CLI_OFFICE)
     assert bstore.one("SELECT count(*) FROM batches")[0] == 0
+
+
+def test_a_one_column_upload_changes_that_figure_only_and_rollback_restores_it(bstore):
+    """SPEC round 2: batches supersede per cell; a blank cell never erases an earlier value."""
+    ingest(bstore, wide({"SZ001": 10, "SZ002": 20}), "q3.csv", CLI_OFFICE)
+    before = bstore.df("SELECT * FROM current_values ORDER BY ALL")
+    one = "unit_code,period,has_group,items\r\nSZ001,2025Q3,,33\r\n".encode("utf-8")   # has_group blank
+    b = ingest(bstore, one, "one.csv", CLI_OFFICE).batch_id
+    after = bstore.df("SELECT * FROM current_values ORDER BY ALL")
+    changed = after.merge(before, on=["unit_code", "period", "indicator"], suffixes=("", "_was"))
+    changed = changed[changed["value"] != changed["value_was"]]
+    assert changed[["unit_code", "indicator", "value", "value_was"]].values.tolist() == [["SZ001", "items", 33.0, 10.0]]
+    assert current(bstore, indicator="has_group") == 1.0                        # the blank erased nothing
+    assert rollback(bstore, b, CLI_OFFICE).endswith("1个数值恢复为此前批次的数据")
+    restored = bstore.df("SELECT * FROM current_values ORDER BY ALL")
+    assert restored.drop(columns="batch_id").equals(before.drop(columns="batch_id"))
