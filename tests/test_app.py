@@ -175,8 +175,10 @@ def test_click_through_to_unit_detail(shared_db, monkeypatch):
     # what a row click stores before switching page
     at = app(OFFICE, "unit_detail", **{"detail.unit": code, "detail.period": latest})
     assert_clean(at)
-    assert at.subheader[0].value.startswith(name)
+    assert unescape(at.subheader[0].value).startswith(name)
     assert "失分明细" in texts(at)
+    items = frame(at.table[0])
+    assert any("批次" in unescape(v) for v in items["数据来源"])              # where each figure came from
 
 
 def test_unit_user_cannot_reach_another_units_detail(shared_db, monkeypatch, unit_user):

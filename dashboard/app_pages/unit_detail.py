@@ -64,7 +64,7 @@ items = report["items_table"]
 only_lost = st.toggle("只看失分项", value=True, key="detail.only_lost")
 shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["status"] != "ok")] if only_lost else items
 table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
-                         "status_label": "状态", "explanation": "说明"})
+                         "status_label": "状态", "explanation": "说明", "source_text": "数据来源"})
 st.table(ui.styled(ui.plain_cells(table), grade_col=None).hide(axis="index"))  # a table wraps long explanations
 
 # -- sections and trend ----------------------------------------------------------------------
