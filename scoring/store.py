@@ -6,6 +6,7 @@ and bumps ``data_version`` so that readers can cache by it.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -129,7 +130,9 @@ class Store:
             if not read_only:
                 con.execute(SCHEMA)
         self._protect()
+        self._closed = False
         if self.linger is not None:
+            atexit.register(self.close)       # before the interpreter tears down the closer thread
             threading.Thread(target=self._closer, name="kaoping-store-closer", daemon=True).start()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -174,7 +177,7 @@ class Store:
         while True:
             time.sleep(min(self.linger, 0.25))
             with self._lock:
-                if self._con is None and self._users == 0 and getattr(self, "_closed", False):
+                if self._closed:
                     return
                 if (self._con is not None and self._users == 0
                         and time.monotonic() - self._last_use >= self.linger):
