@@ -58,7 +58,12 @@ def groups(store, actor: User) -> list[str]:
     require(actor, "ranking.view")
     if actor.is_unit:
         return [actor.group] if actor.group else []
-    return [r[0] for r in store.rows("SELECT DISTINCT grp FROM units ORDER BY grp")]
+    return _group_order(store)
+
+
+def _group_order(store) -> list[str]:
+    """Groups in the order the registry lists them (as the office's own tables do), not by code point."""
+    return [r[0] for r in store.rows("SELECT grp FROM units GROUP BY grp ORDER BY min(rowid)")]
 
 
 def group_of(store, actor: User, group: str | None) -> str | None:
@@ -77,7 +82,7 @@ def upload_groups(store, actor: User) -> list[str]:
         require(actor, "upload.unit")
     if actor.is_unit:
         return [actor.group] if actor.group else []
-    return [r[0] for r in store.rows("SELECT DISTINCT grp FROM units ORDER BY grp")]
+    return _group_order(store)
 
 
 def units(store, actor: User) -> pd.DataFrame:
@@ -87,7 +92,9 @@ def units(store, actor: User) -> pd.DataFrame:
     sql = 'SELECT unit_code, unit_name, grp AS "group" FROM units'
     if actor.is_unit:
         return store.df(sql + " WHERE unit_code = ?", [actor.unit_code])
-    return store.df(sql + " ORDER BY grp, unit_code")
+    order = {g: k for k, g in enumerate(_group_order(store))}
+    df = store.df(sql)
+    return df.assign(_o=df["group"].map(order)).sort_values(["_o", "unit_code"]).drop(columns="_o").reset_index(drop=True)
 
 
 def problem_units(store, actor: User) -> pd.DataFrame:
