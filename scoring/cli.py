@@ -234,7 +234,7 @@ def _read_text(path: str) -> str:
     p = Path(path)
     if not p.is_file():
         raise KaopingError(f"找不到文件:{path}")
-    from .ingest import decode_bytes
+    from .readers import decode_bytes
 
     return decode_bytes(p.read_bytes())
 

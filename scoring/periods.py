@@ -2,22 +2,23 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .errors import InputError
+from .readers import halfwidth
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
+# ASCII digits only, after full-width forms are folded: \d (or NFKC) would also take ٢٠٢٥ or ²
 _PATTERNS = (
-    re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE),
-    re.compile(r"^(\d{4})年第?([一二三四1-4])季度$"),
+    re.compile(r"^([0-9]{4})-?Q([1-4])$", re.IGNORECASE),
+    re.compile(r"^([0-9]{4})年第?([一二三四1-4])季度$"),
 )
 
 
 def parse_period(text: object) -> str:
     """Return the canonical form ``2025Q3`` of any accepted spelling, else raise InputError."""
     raw = "" if text is None else str(text)
-    s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw))  # "2025 Q3", "2025年 第三季度"
+    s = re.sub(r"\s+", "", halfwidth(raw))  # "2025 Q3", "2025年 第三季度", "２０２５Ｑ３"
     for pattern in _PATTERNS:
         m = pattern.match(s)
         if m:

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring.cli import CLI_OFFICE
-from scoring.accounts import User
+from scoring.permissions import User
 from scoring.errors import InputError, Problems
-from scoring.ingest import MAX_BYTES, UploadRejected, check_upload, decode_bytes, ingest, read_upload, sniff_delimiter
+from scoring.ingest import UploadRejected, check_upload, ingest
+from scoring.readers import MAX_BYTES, decode_bytes, read_upload, sniff_delimiter
 from scoring.schemes import save_scheme
 from scoring.store import Store
 from scoring.units import save_units
@@ -136,10 +137,10 @@ def test_golden(shared_store, name):
 
 def test_row_numbers_follow_the_spreadsheet(shared_store):
     # good_title.xlsx: a title in row 1, a blank row 2, the header in row 3
-    table = read_upload((UPLOADS / "good_title.xlsx").read_bytes(), "good_title.xlsx")
+    table = read_upload((UPLOADS / "good_title.xlsx").read_bytes(), "good_title.xlsx", {"unit_code"})
     assert table.header_row == 3 and list(table.row_numbers) == [4, 5, 6]
     # good_forgiving.csv: title line, header in row 2, a blank line in row 4
-    table = read_upload((UPLOADS / "good_forgiving.csv").read_bytes(), "good_forgiving.csv")
+    table = read_upload((UPLOADS / "good_forgiving.csv").read_bytes(), "good_forgiving.csv", {"单位代码"})
     assert table.header_row == 2 and list(table.row_numbers) == [3, 5, 6]
     checked = check_upload(shared_store, (UPLOADS / "good_forgiving.csv").read_bytes(), "f.csv", CLI_OFFICE)
     assert list(checked.submissions["row_no"]) == [3, 5, 6]
@@ -336,7 +337,7 @@ def test_template_round_trips_through_the_checker():
     """A filled-in template (Chinese headers, one row per allowed unit) is a valid upload."""
     import datetime
 
-    from scoring.accounts import User
+    from scoring.permissions import User
     from scoring.errors import PermissionDenied
     from scoring.exports import to_csv_bytes
     from scoring.ingest import template, template_period

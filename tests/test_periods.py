@@ -11,7 +11,9 @@ def test_accepted_spellings(text):
     assert periods.parse_period(text) == "2025Q3"
 
 
-@pytest.mark.parametrize("text", ["2025Q5", "2025Q0", "2025", "Q3 2025", "2025--Q3", "2025年第五季度", "", None, "25Q3"])
+@pytest.mark.parametrize("text", ["2025Q5", "2025Q0", "2025", "Q3 2025", "2025--Q3", "2025年第五季度", "", None, "25Q3",
+                                  # digits other than ASCII and full-width ones (NFKC or \d would take them)
+                                  "٢٠٢٥Q3", "2025Q٣", "2025年第٣季度", "²⁰²⁵Q3", "𝟐𝟎𝟐𝟓Q3", "２０２５Q³"])
 def test_anything_else_is_an_error_naming_the_value(text):
     with pytest.raises(InputError, match="季度格式不正确") as exc:
         periods.parse_period(text)
