@@ -24,7 +24,8 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_COLS = 1_000                  # columns read per row (Excel allows 16,384)
 MAX_CELLS = 5_000_000             # rows × columns of a table: 40 MB of cell references
-MAX_SHEET_CELLS = 2_000_000       # rows and cells an XLSX sheet may describe, styled blanks included
+MAX_SHEET_CELLS = 1_000_000       # rows and cells an XLSX sheet may describe, styled blanks included:
+                                  # about a second of parsing, 15,000 rows × 66 columns of data
 MAX_SHEET_BYTES = 128 * 1024 * 1024   # the first sheet's XML, decompressed
 MAX_PART_BYTES = 16 * 1024 * 1024     # any other XML part openpyxl parses (shared strings, styles…)
 MAX_CELL_CHARS = 32_767               # Excel's own limit for one cell
@@ -318,15 +319,15 @@ def _xlsx_rows(data: bytes) -> list[tuple[int, dict[int, str]]]:
     rows: list[tuple[int, dict[int, str]]] = []
     # the state of the parse, in locals of the handlers for speed
     row_no = in_row = col = 0        # in_row: cells seen in the current row
-    cells: dict[int, str] = {}
+    cells: dict[int, str] | None = None
+    cell: dict = {}                  # the current cell's attributes
     budget = MAX_SHEET_CELLS
-    kind, style = "n", None
     text: list[str] | None = None    # the current cell's value, None while it has none
     collecting = in_is = in_rph = False
     n_text = 0
 
     def start(name, attrs):
-        nonlocal row_no, in_row, col, cells, budget, kind, style, text, collecting, in_is, in_rph, n_text
+        nonlocal row_no, in_row, col, cells, cell, budget, text, collecting, in_is, in_rph, n_text
         tag = _TAGS.get(name)
         if tag == "c":
             in_row += 1
@@ -339,7 +340,16 @@ def _xlsx_rows(data: bytes) -> list[tuple[int, dict[int, str]]]:
                 raise _Unreadable(_file_problem(_too_many_cells()))
             ref = attrs.get("r")
             col = (_column_index(ref.rstrip(_DIGITS)) if ref else 0) or col + 1
-            kind, style, text, n_text = attrs.get("t", "n"), attrs.get("s"), None, 0
+            cell, text, n_text = attrs, None, 0
+        elif tag == "row":
+            budget -= 1
+            if budget < 0:
+                raise _Unreadable(_file_problem(_too_many_cells()))
+            r = attrs.get("r")
+            row_no = int(r) if r else row_no + 1   # not a number: the file is broken (caught below)
+            if not 0 < row_no <= _MAX_EXCEL_ROW:
+                raise _Unreadable(_file_problem(f"工作表的行号「{r}」超出 Excel 的范围,文件可能已损坏"))
+            cells, in_row, col = None, 0, 0
         elif tag == "v":
             text, collecting = [], True
         elif tag == "is":
@@ -348,15 +358,6 @@ def _xlsx_rows(data: bytes) -> list[tuple[int, dict[int, str]]]:
             collecting = in_is and not in_rph
         elif tag == "rPh":
             in_rph = True
-        elif tag == "row":
-            budget -= 1
-            if budget < 0:
-                raise _Unreadable(_file_problem(_too_many_cells()))
-            r = attrs.get("r")
-            row_no = int(r) if r and r.isascii() and r.isdigit() and len(r) < 9 else row_no + 1
-            if not 1 <= row_no <= _MAX_EXCEL_ROW:
-                raise _Unreadable(_file_problem(f"工作表的行号「{r}」超出 Excel 的范围,文件可能已损坏"))
-            cells, in_row, col = {}, 0, 0
 
     def chars(data):
         nonlocal n_text
@@ -368,28 +369,32 @@ def _xlsx_rows(data: bytes) -> list[tuple[int, dict[int, str]]]:
             text.append(data)
 
     def end(name):
-        nonlocal text, collecting, in_is, in_rph
+        nonlocal cells, text, collecting, in_is, in_rph
         tag = _TAGS.get(name)
         if tag == "c":
             if text is not None:
-                value = book.text(kind, "".join(text), int(style) if style else 0)
+                style = cell.get("s")
+                value = book.text(cell.get("t", "n"), "".join(text), int(style) if style else 0)
                 if value:
                     if col > MAX_COLS:
                         raise _Unreadable(_file_problem(
                             f"第{col}列有内容,超出可读取的 {MAX_COLS} 列:请删除表格右侧多余的内容后重新上传",
                             row=row_no, column=_column_letters(col), value=value[:50]))
+                    if cells is None:
+                        cells = {}
                     cells[col - 1] = value
-            text = None
-        elif tag in ("v", "t"):
+                text = None
+        elif tag == "row":
+            if cells:
+                rows.append((row_no, cells))
+                if len(rows) > MAX_ROWS + 1:
+                    raise _Unreadable(_file_problem(f"工作表超过 {MAX_ROWS} 行,请拆分后上传"))
+        elif tag == "v" or tag == "t":
             collecting = False
         elif tag == "is":
             in_is = False
         elif tag == "rPh":
             in_rph = False
-        elif tag == "row" and cells:
-            rows.append((row_no, cells))
-            if len(rows) > MAX_ROWS + 1:
-                raise _Unreadable(_file_problem(f"工作表超过 {MAX_ROWS} 行,请拆分后上传"))
 
     def no_dtd(*_):
         raise _Unreadable(_file_problem("Excel 文件中含有 DTD 声明,不是正常的 .xlsx 文件"))
