@@ -158,6 +158,16 @@ def test_xlsx_cell_budget(store, monkeypatch):
                                                  "请删除多余的行和列、拆分文件,或另存为 CSV 后重新上传")]
 
 
+def test_csv_wide_header_over_many_short_rows_is_refused_in_bounded_time_and_memory(store):
+    """3 MB: a 993-column header over 199,000 short rows was padded to 198 M cells (1.9 GB, 20 s)."""
+    header = "unit_code,period,items," + ",".join(f"x{j}" for j in range(990))
+    data = (header + "\n" + "SZ001,2025Q3,1\n" * 199_000).encode()
+    checked, seconds, grown = measured(lambda: check_upload(store, data, "wide.csv", CLI_OFFICE))
+    print(f"993 columns × 199,000 rows: {seconds:.2f} s, +{grown:.0f} MB")
+    assert _problems(checked) == [(None, "", "", f"表格超过 {readers.MAX_CELLS:,} 个单元格(199000行 × 993列),请拆分后上传")]
+    assert seconds < 5 and grown < 300
+
+
 def test_xlsx_data_right_of_the_header_is_still_reported(store):
     head = HEAD + '<row r="2">' + _text("A2", "SZ001") + _text("B2", "2025Q3") + '<c r="C2"><v>5</v></c>' \
         + '<c r="F2"><v>7</v></c></row>'
