@@ -249,6 +249,7 @@ class _Catalogue:
         self.schemes = schemes
         S = len(schemes)
         self.code, self.itype, self.lo, self.hi, self.na, self.name = [], [], [], [], [], []
+        self.source = []
         self.key_id: dict[str, int] = {}
         cells: dict[tuple[int, int], int] = {}
         self.prop_of: list[dict[str, int]] = []
@@ -263,6 +264,7 @@ class _Catalogue:
                 self.hi.append(np.nan if ind.max is None else ind.max)
                 self.na.append(ind.na_allowed)
                 self.name.append(ind.name)
+                self.source.append(ind.source)
                 for text in (code, ind.name):
                     for k in _key_variants(text):
                         kid = self.key_id.setdefault(k, len(self.key_id))
@@ -279,6 +281,7 @@ class _Catalogue:
         self.hi = np.array(self.hi, dtype=float)
         self.na = np.array(self.na, dtype=bool)
         self.name = np.array(self.name, dtype=object)
+        self.source = np.array(self.source, dtype=object)
 
     def key_of(self, text: str) -> int:
         return next((self.key_id[v] for v in _key_variants(text) if v in self.key_id), -1)
@@ -399,8 +402,9 @@ def _rows(store, table: Table, layout: _Layout, cat: _Catalogue, actor: User, pr
     for i in np.flatnonzero(~blank & ~unit_ok):
         problems.add(rn[i], ju, unit_raw[i], f"单位代码「{unit_raw[i]}」不在单位名录中")
     # access, decided once per distinct unit code of the file
-    allowed = np.array([permissions.can(actor, "upload.unit", unit=r or u) for u, r in zip(uniq, resolved)]
-                       + [True], dtype=bool)[codes]
+    office_figures = permissions.can(actor, "upload.office")       # the office's figures, for every unit
+    allowed = np.array([office_figures or permissions.can(actor, "upload.unit", unit=r or u)
+                        for u, r in zip(uniq, resolved)] + [True], dtype=bool)[codes]
     for i in np.flatnonzero(~blank & ~allowed):
         problems.add(rn[i], ju, unit_raw[i], _forbidden(actor, unit_raw[i]))
 
@@ -439,6 +443,35 @@ def _forbidden(actor: User, code: str) -> str:
     return f"无权上传:账号 {actor.username}({actor.role_label})不能上传单位填报的数据"
 
 
+def source_refusal(actor: User, source: str, name: str) -> str | None:
+    """Why ``actor`` may not upload a figure of this ``source`` (SPEC round 2), or None.
+
+    Units upload their own figures; the office's inspection team and 第三方 (checker) upload the
+    office's; the office may upload any figure but a computed one; nobody uploads a computed one.
+    """
+    if source == "computed":
+        return f"指标「{name}」由系统计算,不能上传"
+    if source == "office" and not permissions.can(actor, "upload.office"):
+        return f"指标「{name}」由政务公开办填报,单位不能上传"
+    if source == "unit" and not permissions.can(actor, "upload.unit"):
+        return f"指标「{name}」由单位填报,{actor.role_label}不能上传"
+    return None
+
+
+def _source_problems(table: Table, layout: _Layout, cat: _Catalogue, actor: User, problems: _Problems) -> None:
+    """Wide layout: a column of a figure the actor does not supply is refused once, by its header."""
+    S = len(cat.schemes)
+    for j, kid in layout.indicators.items():
+        p = cat.matrix[kid, S]
+        why = source_refusal(actor, cat.source[p], cat.name[p])
+        if why:
+            problems.add(table.header_row, j, table.header[j], why)
+    if "self" in layout.roles and not permissions.can(actor, "upload.unit"):
+        j = layout.roles["self"]
+        if (table.cells[:, j] != "").any():
+            problems.add(table.header_row, j, table.header[j], f"自评分由单位填报,{actor.role_label}不能上传")
+
+
 def _long_names(table: Table, layout: _Layout, cat: _Catalogue) -> tuple[np.ndarray, np.ndarray]:
     """Long layout: (catalogue key id or -1, names 自评分) of every row's indicator cell."""
     codes, uniq = pd.factorize(table.cells[:, layout.roles["ind_name"]])
@@ -467,7 +500,8 @@ def _self_scores(table: Table, layout: _Layout, cat: _Catalogue, problems: _Prob
     return scores
 
 
-def _indicator_cells(table: Table, layout: _Layout, rows: _Rows, cat: _Catalogue, problems: _Problems) -> _Cells:
+def _indicator_cells(table: Table, layout: _Layout, rows: _Rows, cat: _Catalogue, actor: User,
+                     problems: _Problems) -> _Cells:
     """Every non-blank indicator cell, parsed against its row's scheme."""
     cells, rn = table.cells, table.row_numbers
     if layout.long:
@@ -496,7 +530,13 @@ def _indicator_cells(table: Table, layout: _Layout, rows: _Rows, cat: _Catalogue
         problems.add(rn[row[k]], col[k], raw[k],
                      f"单位 {rows.unit[row[k]]} 适用的考评表「{s.title}」({s.id})中没有指标「{named[k]}」")
     has = prop >= 0
-    row, col, raw, prop = row[has], col[has], raw[has], prop[has]
+    row, col, raw, prop, named = row[has], col[has], raw[has], prop[has], named[has]
+    if layout.long:      # each row names its indicator: a figure the actor does not supply, row by row
+        refusals = {p: source_refusal(actor, cat.source[p], cat.name[p]) for p in np.unique(prop)}
+        keep = np.array([refusals[p] is None for p in prop], dtype=bool)
+        for k in np.flatnonzero(~keep):
+            problems.add(rn[row[k]], layout.roles["ind_name"], named[k], refusals[prop[k]])
+        row, col, raw, prop = row[keep], col[keep], raw[keep], prop[keep]
     parsed = parse_values(raw, cat.itype[prop], cat.lo[prop], cat.hi[prop], cat.na[prop], cat.name[prop])
     ok = np.equal(parsed.reason, None)
     for k in np.flatnonzero(~ok):
@@ -604,7 +644,9 @@ def check_upload(store, data: bytes, file_name: str, actor: User) -> Checked:
         return _rejected(table, sha, problems)
     rows = _rows(store, table, layout, cat, actor, problems)
     self_scores = _self_scores(table, layout, cat, problems)
-    cells = _indicator_cells(table, layout, rows, cat, problems)
+    if not layout.long:
+        _source_problems(table, layout, cat, actor, problems)
+    cells = _indicator_cells(table, layout, rows, cat, actor, problems)
     _duplicates(table, layout, rows, cells, cat, problems)
     _cross_checks(table, layout, rows, cells, cat, problems)
     if problems:
@@ -646,14 +688,22 @@ class _Noop(Exception):
         self.batch_id = batch_id
 
 
+# The same file again is a no-op while every figure and self score of its earlier batch is current.
 _NOOP_SQL = """
     SELECT b.batch_id FROM batches b
     WHERE b.sha256 = ? AND b.rolled_back_at IS NULL
       AND NOT EXISTS (
+          SELECT 1 FROM indicator_values v
+          WHERE v.batch_id = b.batch_id AND NOT EXISTS (
+              SELECT 1 FROM current_values c
+              WHERE c.batch_id = v.batch_id AND c.unit_code = v.unit_code AND c.period = v.period
+                AND c.indicator = v.indicator))
+      AND NOT EXISTS (
           SELECT 1 FROM submissions s
-          WHERE s.batch_id = b.batch_id AND NOT EXISTS (
-              SELECT 1 FROM current_submissions c
-              WHERE c.batch_id = s.batch_id AND c.unit_code = s.unit_code AND c.period = s.period))
+          WHERE s.batch_id = b.batch_id AND s.self_score IS NOT NULL AND EXISTS (
+              SELECT 1 FROM submissions s2 JOIN batches b2 USING (batch_id)
+              WHERE s2.unit_code = s.unit_code AND s2.period = s.period AND s2.batch_id > s.batch_id
+                AND b2.rolled_back_at IS NULL AND s2.self_score IS NOT NULL))
     ORDER BY b.batch_id DESC LIMIT 1"""
 
 
@@ -722,24 +772,67 @@ def template_period(store, group: str, today=None) -> str:
     return min(ended, max(ends)) if ends else ended
 
 
-def template(store, actor: User, group: str, period: str) -> pd.DataFrame:
+KINDS = {"unit": "单位填报", "office": "政务公开办/第三方"}
+
+
+def template(store, actor: User, group: str, period: str, kind: str | None = None) -> pd.DataFrame:
     """An empty upload for ``group`` and ``period`` in the wide layout, headers in Chinese.
 
-    One row per unit the actor may upload for (a unit account: its own unit only), with 单位代码
-    and 季度 filled in; then 自评分 and one column per indicator of the scheme, by its Chinese name.
+    ``kind`` "unit": one row per unit the actor may report for (a unit account: its own), then
+    自评分 and the units' own figures; "office": every unit of the group and the figures the office
+    and 第三方 supply. Default: what the actor supplies (a checker: office; others: unit).
     """
     period = periods.parse_period(period)
-    permissions.require(actor, "upload.unit")
+    kind = kind or ("office" if permissions.can(actor, "upload.office") and not permissions.can(actor, "upload.unit")
+                    else "unit")
+    if kind not in KINDS:
+        raise InputError(f"模板类型「{kind}」无效,可用:{'、'.join(KINDS)}")
+    permissions.require(actor, "upload.unit" if kind == "unit" else "upload.office")
     scheme = next((s for s in load_schemes(store) if s.covers(group, period)), None)
     if scheme is None:
         raise InputError(f"分组「{group}」在 {period} 没有适用的考评表")
     in_group = [r[0] for r in store.rows("SELECT unit_code FROM units WHERE grp = ? ORDER BY unit_code", [group])]
-    codes = [c for c in in_group if permissions.can(actor, "upload.unit", unit=c)]
+    codes = in_group if kind == "office" else [c for c in in_group if permissions.can(actor, "upload.unit", unit=c)]
     if in_group and not codes:
         raise PermissionDenied(f"无权下载分组「{group}」的模板:账号 {actor.username} 只能填报本单位"
                                f"({actor.unit_code})的数据")
-    columns = ["单位代码", "季度", "自评分"] + [ind.name for ind in scheme.indicators.values()]
+    head = ["单位代码", "季度", "自评分"] if kind == "unit" else ["单位代码", "季度"]
+    columns = head + [ind.name for ind in scheme.indicators.values() if ind.source == kind]
     frame = pd.DataFrame("", index=range(len(codes)), columns=columns)
     frame["单位代码"] = codes
     frame["季度"] = period
     return frame
+
+
+def changes(store, checked: Checked) -> pd.DataFrame:
+    """What confirming a checked upload would change, figure by figure: ``unit_code, unit_name,
+    period, indicator, name, old, new`` (old blank where there was none); unchanged figures left out."""
+    columns = ["unit_code", "unit_name", "period", "indicator", "name", "old", "new"]
+    if not checked.ok or checked.values.empty:
+        return pd.DataFrame(columns=columns)
+    new = checked.values.astype({"unit_code": object, "period": object, "indicator": object})
+    with store.cursor() as cur:
+        tag = f"chg_{id(cur)}"
+        cur.register(tag, new)
+        try:
+            df = cur.execute(f"""
+                SELECT n.unit_code, u.unit_name, n.period, n.indicator, c.value AS old_value, c.is_na AS old_na,
+                       n.value AS new_value, n.is_na AS new_na
+                FROM {tag} n JOIN units u USING (unit_code)
+                LEFT JOIN current_values c USING (unit_code, period, indicator)
+                WHERE c.indicator IS NULL OR c.is_na IS DISTINCT FROM n.is_na
+                   OR (NOT n.is_na AND c.value IS DISTINCT FROM n.value)
+                ORDER BY n.unit_code, n.period, n.indicator""").df()
+        finally:
+            cur.unregister(tag)
+    names = {code: ind.name for s in load_schemes(store) for code, ind in s.indicators.items()}
+
+    def shown(value, na):
+        if na is True:
+            return "不适用"
+        return "" if value is None or pd.isna(value) else f"{float(value):g}"
+
+    df["name"] = df["indicator"].map(names).fillna(df["indicator"])
+    df["old"] = [shown(v, n) for v, n in zip(df["old_value"], df["old_na"])]
+    df["new"] = [shown(v, n) for v, n in zip(df["new_value"], df["new_na"])]
+    return df[columns]
