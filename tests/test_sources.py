@@ -186,3 +186,26 @@ def test_explain_json_names_the_sources(world, tmp_path):
     r = subprocess.run([sys.executable, "-m", "scoring", "--db", path, "explain", "U1", "--period", "2025Q3"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "网站错链数:政务公开办/第三方,批次2" in r.stdout and "数据来源" in r.stdout
+
+
+def test_the_checker_previews_what_changes_then_confirms(world, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    store, users = world
+    ingest.ingest(store, UNIT_FILE, "u1.csv", users["u1"])
+    ingest.ingest(store, csv("单位代码,季度,网站错链数", "U1,2025Q3,3"), "jc.csv", users["jc"])
+    monkeypatch.setenv("KAOPING_DB", store.path)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.session_state["user"] = users["jc"]
+    at.run()
+    assert [p for p in ("ranking", "adjust") if p in str(at.session_state)] == []
+    at.switch_page("app_pages/upload.py").run()
+    assert at.selectbox(key="upload.template_kind").value == "office"
+    at.file_uploader[0].upload("第三方检测.csv", csv("单位代码,季度,网站错链数", "U1,2025Q3,5", "U2,2025Q3,0"),
+                               "text/csv").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    changed = at.dataframe[1].value                      # after the preview of the file itself
+    assert changed[["单位代码", "原值", "新值"]].values.tolist() == [["U1", "3", "5"], ["U2", "", "0"]]
+    next(b for b in at.button if b.label == "确认导入").click().run()
+    assert not at.exception
+    assert store.one("SELECT count(*) FROM batches WHERE uploaded_by = 'jc'")[0] == 2

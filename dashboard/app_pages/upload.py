@@ -13,16 +13,20 @@ st.caption("支持 CSV(UTF-8 或 Excel 保存的 GBK)和 XLSX(第一个工作表
 
 with st.expander("下载填报模板"):
     groups = views.upload_groups(state.store(), user)
-    t1, t2, t3 = st.columns([1.2, 1, 1])
+    kinds = [k for k, action in (("unit", "upload.unit"), ("office", "upload.office")) if views.may(user, action)]
+    t1, t2, t3, t4 = st.columns([1.2, 1, 1.2, 1])
     t_group = t1.selectbox("分组", groups, key="upload.template_group", disabled=len(groups) < 2)
     t_period = t2.text_input("季度", value=ingest.template_period(state.store(), t_group),
                              key=f"upload.template_period.{t_group}")
-    blank = ui.action(ingest.template, state.store(), user, t_group, t_period)
+    t_kind = t3.selectbox("填报内容", kinds, format_func=ingest.KINDS.get, key="upload.template_kind",
+                          disabled=len(kinds) < 2)
+    blank = ui.action(ingest.template, state.store(), user, t_group, t_period, t_kind)
     if blank is not None:
-        t3.download_button("下载模板(CSV)", exports.to_csv_bytes(blank), key="upload.template",
-                           file_name=f"填报模板_{t_group}_{t_period}.csv", mime="text/csv")
-        st.caption(f"{len(blank)}行(每个单位一行),{len(blank.columns) - 3}个指标列;用 Excel 打开填写后另存为 CSV 或 XLSX 上传。"
-                   "是/否类填 是 或 否,比率可写 95%,不适用的填 不适用。")
+        t4.download_button("下载模板(CSV)", exports.to_csv_bytes(blank), key="upload.template",
+                           file_name=f"填报模板_{t_group}_{t_period}_{ingest.KINDS[t_kind]}.csv", mime="text/csv")
+        n_fixed = 3 if t_kind == "unit" else 2
+        st.caption(f"{len(blank)}行(每个单位一行),{len(blank.columns) - n_fixed}个指标列;用 Excel 打开填写后另存为 CSV 或 XLSX 上传。"
+                   "是/否类填 是 或 否,比率可写 95%,不适用的填 不适用。空白单元格不会覆盖已报送的数值。")
 
 n_upload = st.session_state.setdefault("upload.n", 0)  # a new key empties the file chooser after an import
 uploaded = st.file_uploader("选择文件", type=["csv", "xlsx"], key=f"upload.file.{n_upload}")
@@ -40,6 +44,12 @@ if uploaded is not None:
     else:
         st.success(f"检查通过:{checked.rows}行,{len(checked.values)}个数值,{len(checked.units)}个单位,"
                    f"季度 {'、'.join(checked.periods)}。确认后导入。")
+        changed = ingest.changes(state.store(), checked)
+        st.markdown(f"**导入后将变化的数值**(共{len(changed)}个;空白单元格不覆盖已有数值)")
+        if not changed.empty:
+            st.dataframe(ui.table(changed, {"unit_code": "单位代码", "unit_name": "单位名称", "period": "季度",
+                                            "name": "指标", "old": "原值", "new": "新值"}),
+                         hide_index=True, width="stretch", key="upload.changes")
         if st.button("确认导入", type="primary", key="upload.confirm"):
             result = ui.action(ingest.ingest, state.store(), data, uploaded.name, user)
             if result is not None:
