@@ -393,7 +393,7 @@ def demo_accounts(store=None) -> list[tuple[str, str, str]]:
     if store is not None:
         bound = {r[0]: f"{r[1]}({r[2]})" for r in store.rows(
             "SELECT u.username, n.unit_name, n.unit_code FROM users u JOIN units n USING (unit_code)")}
-    out = [(DEMO_OFFICE, DEMO_PASSWORD, "政务公开办(全部权限)")]
+    out = [(name, DEMO_PASSWORD, description) for name, _, description in _DEMO_STAFF]
     for grp, name in DEMO_GROUPS:
         where = f":{bound[name]}" if name in bound else ""
         out.append((name, DEMO_PASSWORD, f"{grp}单位负责人{where}"))
@@ -419,9 +419,14 @@ def create_demo_accounts(store, cur=None) -> list[tuple[str, str, str]]:
                    + (f",单位:{unit_code}" if unit_code else ""))
         created.append((username, DEMO_PASSWORD, description))
 
-    add(DEMO_OFFICE, "office", None, "政务公开办(全部权限)")
+    for name, role, description in _DEMO_STAFF:
+        add(name, role, None, description)
     for grp, name in DEMO_GROUPS:
         first = cur.execute("SELECT unit_code, unit_name FROM units WHERE grp = ? ORDER BY unit_code LIMIT 1",
+DEMO_CHECKER = "checker"
+# the accounts bound to no unit: (username, role, description)
+_DEMO_STAFF = ((DEMO_OFFICE, "office", "政务公开办(全部权限)"),
+               (DEMO_CHECKER, "checker", "第三方检测机构(上传检查数据、登记和复核问题)"))
                             [grp]).fetchone()
         if first:
             add(name, "unit", first[0], f"{grp}单位负责人:{first[1]}({first[0]})")
