@@ -1,10 +1,12 @@
 """Deterministic demo data: eight quarters of uploads for the demo registry, and ``init --demo``.
 
 ``demo_uploads`` returns ``{(period, scheme_id): frame}`` in SPEC's wide upload layout
-(``unit_code, period, self_score``, then the scheme's indicators), valid against the scheme's
-ranges and checks, with realistic gaps (a missing quarter, blank cells, 不适用). Scored by the
-engine, quarters average 82–84 with 20–30% 优秀 and a few 不合格; a 泄密 veto (市直部门, 2024Q3) and
-a 网站单项否决 (公共企事业单位, 2025Q2) fire. One seeded generator: the same inputs, the same data.
+(``unit_code, period, self_score``, then the scheme's uploadable indicators: computed ones are the
+engine's), valid against the scheme's ranges and checks, with realistic gaps (a missing quarter,
+blank cells, 不适用). ``demo_files`` splits them as they are uploaded: each scheme's unit figures,
+and one file per quarter of the office figures for the checker. Scored by the engine, quarters
+average 82–84 with 20–30% 优秀 and a few 不合格; a 泄密 veto (市直部门, 2024Q3) and a 网站单项否决
+(公共企事业单位, 2025Q2) fire. One seeded generator: the same inputs, the same data.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .errors import InputError
 from .permissions import SYSTEM
 from .schemes import Indicator, Scheme, parse_scheme
 
-__all__ = ["PERIODS", "NA_TEXT", "SEED", "demo_uploads", "seed_demo"]
+__all__ = ["PERIODS", "NA_TEXT", "SEED", "demo_files", "demo_uploads", "seed_demo"]
 
 SEED = 20250101
 PERIODS: tuple[str, ...] = tuple(periods.quarters_between("2024Q1", "2025Q4"))
@@ -206,7 +208,6 @@ class _Gen:
         towns = c["towns_total"]
         out["towns_total"] = towns
         out["towns_zone_built"] = self._binom(towns, np.minimum(1, 0.45 + 0.2 * t / 7 + 0.45 * q))
-        out["town_avg_score"] = np.round(np.clip(60 + 36 * q + rng.normal(0, 2.0, n), 0, 100), 1)
 
         # public enterprises
         items = c["service_items_total"]
@@ -360,14 +361,14 @@ def demo_uploads(units: pd.DataFrame, schemes, quarters=None,
     member = [{s.id: np.array([scheme_of[(g, t)] == s.id for g in groups], bool) for s in schemes}
               for t in range(len(quarters))]
 
-    # single missing cells: (t, scheme, unit position, indicator), never one a check or veto reads
+    # single missing cells: (t, scheme, unit position, indicator), a unit's own figure that no check
+    # reads (units leave cells blank; the inspection's figures are complete)
     miss_cells = []
     for _ in range(_MISSING_CELLS if n else 0):
         t = int(rng.integers(len(quarters)))
         s = schemes[int(rng.integers(len(schemes)))]
         checked = {c for chk in s.checks for c in chk.reads()}
-        cand = [c for c, ind in s.indicators.items()
-                if c not in checked and not ind.na_allowed and c not in ("secret_leak_incident", "website_veto_flag")]
+        cand = [c for c, ind in s.indicators.items() if c not in checked and not ind.na_allowed and ind.source == "unit"]
         members = np.flatnonzero(member[t][s.id])
         if cand and len(members):
             miss_cells.append((t, s.id, int(members[rng.integers(len(members))]), cand[int(rng.integers(len(cand)))]))
@@ -391,10 +392,11 @@ def demo_uploads(units: pd.DataFrame, schemes, quarters=None,
             if len(rows) == 0:
                 continue
             cols = {"unit_code": codes[rows], "period": np.full(len(rows), per, dtype=object)}
+            uploaded = {c: ind for c, ind in s.indicators.items() if ind.source != "computed"}
             data = {c: np.asarray(raw[c] if c in raw else gen.fallback(ind, t), float)[rows]
-                    for c, ind in s.indicators.items()}
+                    for c, ind in uploaded.items()}
             _keep_checks(data, s)
-            for c, ind in s.indicators.items():
+            for c, ind in uploaded.items():
                 v = _clean(data[c], ind)
                 for (tm, sm, r, cm) in miss_cells:
                     if tm == t and sm == s.id and cm == c and r in rows:
@@ -414,6 +416,27 @@ def demo_uploads(units: pd.DataFrame, schemes, quarters=None,
         self_score[blank] = np.nan
         frame.insert(2, "self_score", self_score)
     return result
+
+
+def demo_files(frames: dict[tuple[str, str], pd.DataFrame], schemes) -> list[tuple[str, str, pd.DataFrame]]:
+    """``demo_uploads`` as uploaded, in order: ``(file name, "unit" | "checker", frame)``. Per
+    quarter, each scheme's file of the units' own figures (with the self-assessment), then one file
+    of the office figures of every unit for the checker (blank where a scheme lacks the indicator).
+    """
+    source = {s.id: {c: ind.source for c, ind in s.indicators.items()} for s in _as_schemes(schemes)}
+    by_period: dict[str, list] = {}
+    for (period, scheme_id), frame in frames.items():
+        by_period.setdefault(period, []).append((scheme_id, frame))
+    files = []
+    for period, parts in by_period.items():
+        office = []
+        for scheme_id, frame in parts:
+            src = source[scheme_id]
+            files.append((f"{period}-{scheme_id}.csv", "unit",
+                          frame[[c for c in frame.columns if src.get(c, "unit") == "unit"]]))
+            office.append(frame[["unit_code", "period"] + [c for c in frame.columns if src.get(c) == "office"]])
+        files.append((f"{period}-第三方检测.csv", "checker", pd.concat(office, ignore_index=True)))
+    return files
 
 
 def _engine_estimate(units: pd.DataFrame, schemes: list[Scheme], frames: dict) -> pd.Series:
@@ -459,8 +482,9 @@ def _require_empty(store) -> None:
 
 
 def seed_demo(store, data_dir=DATA_DIR) -> str:
-    """Load the demo into an empty database: the four 2025 schemes, the registry, eight quarters
-    through the real upload path, the panel's manual points, demo accounts and third-party problems.
+    """Load the demo into an empty database: the four 2025 schemes, the registry, demo accounts,
+    eight quarters through the real upload path (units' figures as the system, the office figures
+    as the demo checker), the panel's manual points and third-party problems.
 
     InputError if the database holds anything already.
     """
@@ -478,17 +502,19 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
         schemes[scheme.id] = scheme
     units = read_registry(data_dir / "units.csv")
     save_units(store, units, SYSTEM)
-    n_rows = 0
-    for (period, scheme_id), frame in demo_uploads(units, schemes).items():
+    accounts_made = accounts.create_demo_accounts(store)   # before the uploads: the checker makes some
+    uploader = {"unit": SYSTEM, "checker": accounts.get_user(store, accounts.DEMO_CHECKER)}
+    n_rows = {"unit": 0, "checker": 0}
+    for name, who, frame in demo_files(demo_uploads(units, schemes), schemes):
         data = frame.to_csv(index=False).encode("utf-8-sig")
-        n_rows += ingest(store, data, f"{period}-{scheme_id}.csv", SYSTEM).rows
+        n_rows[who] += ingest(store, data, name, uploader[who]).rows
     _seed_manual_points(store, list(schemes.values()))
-    accounts_made = accounts.create_demo_accounts(store)
     store.write(seed_demo_rectifications)
     store.write(lambda cur: audit.record(cur, SYSTEM, "init", store.path, "载入演示数据"))
     latest = engine.latest_period(store)
     names = "、".join(a[0] for a in accounts_made)
-    return (f"演示数据已载入 {store.path}:{len(schemes)}个考评表,{len(units)}个单位,{n_rows}行上报数据"
+    return (f"演示数据已载入 {store.path}:{len(schemes)}个考评表,{len(units)}个单位,"
+            f"{n_rows['unit']}行单位填报数据、{n_rows['checker']}行第三方检测数据"
             f"(最新季度 {latest});演示账号:{names}")
 
 

@@ -17,6 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted((ROOT / "data" / "tables").glob("2025-*.yaml"))
 RULE_TYPES = {"boolean", "deduct", "ladder", "rate", "ratio", "relative", "per", "manual"}
 GROUPS = {"市直部门", "县区", "乡镇街道", "公共企事业单位"}
+# What the office, its inspection team or 第三方检测 find or record (kaoping-practice.md): units do not
+# report these about themselves.
+OFFICE = {"website_check_score", "website_veto_flag", "broken_links_count", "sensitive_errors_count",
+          "blank_columns_count", "stale_columns_count", "newmedia_stale_accounts", "channel_test_passed",
+          "reply_defect_count", "annual_report_errors", "satisfaction_rate", "late_submissions",
+          "commendations_provincial", "commendations_municipal", "criticisms_count",
+          "website_spot_check_failed", "secret_leak_incident"}
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -44,6 +51,12 @@ def units() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def uploads(units, schemes):
     return demo.demo_uploads(units, schemes)
+
+
+@pytest.fixture(scope="module")
+def source(parsed) -> dict[str, str]:
+    """indicator code -> unit | office | computed (the same in every scheme)."""
+    return {c: ind.source for s in parsed.values() for c, ind in s.indicators.items()}
 
 
 def _rule_indicators(rule: dict) -> list[str]:
@@ -150,8 +163,18 @@ def test_shared_indicator_codes_mean_the_same(schemes):
     seen: dict[str, tuple] = {}
     for s in schemes.values():
         for ind in s["indicators"]:
-            key = (ind["name"], ind["type"], bool(ind.get("na_allowed")))
+            key = (ind["name"], ind["type"], bool(ind.get("na_allowed")), ind.get("source", "unit"))
             assert seen.setdefault(ind["code"], key) == key, ind["code"]
+
+
+def test_who_supplies_each_figure(parsed):
+    for sid, s in parsed.items():
+        assert {c for c, ind in s.indicators.items() if ind.source == "office"} == OFFICE & set(s.indicators), sid
+        from_children = {c: ind.computed for c, ind in s.indicators.items()
+                         if ind.source == "computed" and ind.computed[0] == "children"}
+        assert from_children == ({"town_avg_score": ("children", "total", "mean")} if sid == "2025-xianqu" else {})
+        # a veto never rests on the unit's own word
+        assert all(s.indicators[v.indicator].source == "office" for v in s.vetoes), sid
 
 
 # --------------------------------------------------------------------------------- registry
@@ -183,7 +206,7 @@ def test_demo_shape(units, schemes, uploads):
     group_of = dict(zip(units["unit_code"], units["group"]))
     n_rows = 0
     for (period, sid), frame in uploads.items():
-        codes = [ind["code"] for ind in schemes[sid]["indicators"]]
+        codes = [ind["code"] for ind in schemes[sid]["indicators"] if ind.get("source") != "computed"]
         assert list(frame.columns) == ["unit_code", "period", "self_score"] + codes
         assert (frame["period"] == period).all()
         assert frame["unit_code"].is_unique
@@ -193,6 +216,27 @@ def test_demo_shape(units, schemes, uploads):
     assert n_rows == len(units) * len(demo.PERIODS) - 1
 
 
+def test_demo_files_split_the_uploads_by_source(uploads, parsed, source):
+    files = demo.demo_files(uploads, parsed)
+    checker = {name: frame for name, who, frame in files if who == "checker"}
+    assert list(checker) == [f"{p}-第三方检测.csv" for p in demo.PERIODS]
+    assert [name for name, who, _ in files if who == "unit"] == [f"{p}-{sid}.csv" for p, sid in uploads]
+    for name, who, frame in files:
+        codes = [c for c in frame.columns if c not in ("unit_code", "period", "self_score")]
+        assert {source[c] for c in codes} == {who.replace("checker", "office")}, name
+        assert ("self_score" in frame) == (who == "unit") and frame["unit_code"].is_unique
+    # together they carry every figure of the uploads exactly once
+    unit_files = iter(frame for _, who, frame in files if who == "unit")
+    for (period, sid), frame in uploads.items():
+        own = next(unit_files)
+        office = checker[f"{period}-第三方检测.csv"].set_index("unit_code").loc[frame["unit_code"]]
+        for c in frame.columns:
+            got = own[c] if c in own else office[c]
+            pd.testing.assert_series_equal(got.reset_index(drop=True), frame[c].reset_index(drop=True),
+                                           check_dtype=False, obj=f"{period} {sid} {c}")
+    assert sum(len(f) for f in checker.values()) == sum(len(f) for f in uploads.values())
+
+
 def _numeric(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col.where(col.astype(object) != demo.NA_TEXT), errors="coerce").to_numpy(float)
 
@@ -200,7 +244,7 @@ def _numeric(col: pd.Series) -> np.ndarray:
 def test_demo_values_respect_declarations(schemes, parsed, uploads):
     na_units: dict[tuple[str, str], dict[str, set]] = {}
     for (period, sid), frame in uploads.items():
-        for ind in schemes[sid]["indicators"]:
+        for ind in (i for i in schemes[sid]["indicators"] if i.get("source") != "computed"):
             col = frame[ind["code"]].astype(object)
             is_na = (col == demo.NA_TEXT).to_numpy()
             if is_na.any():
@@ -233,9 +277,10 @@ def test_demo_values_respect_declarations(schemes, parsed, uploads):
             assert na == everyone & present, key
 
 
-def test_demo_gaps_vetoes_and_carry_over(schemes, uploads):
-    blanks = sum(int(f.drop(columns=["self_score"]).isna().sum().sum()) for f in uploads.values())
-    assert 1 <= blanks <= 10
+def test_demo_gaps_vetoes_and_carry_over(schemes, uploads, source):
+    blank = pd.concat([f.drop(columns=["self_score"]).isna().sum() for f in uploads.values()])
+    assert 1 <= blank.sum() <= 10
+    assert {source[c] for c in blank[blank > 0].index} == {"unit"}     # the inspection leaves no gaps
     assert sum(int(f["self_score"].isna().sum()) for f in uploads.values()) >= 3
     leaks = [(k, u) for k, f in uploads.items() if "secret_leak_incident" in f
              for u in f.loc[f["secret_leak_incident"] == 1, "unit_code"]]
@@ -313,7 +358,7 @@ def test_demo_database_scores_as_documented(demo_db):
     from scoring.store import Store
 
     db, message = demo_db
-    assert "152个单位" in message and "最新季度 2025Q4" in message
+    assert "152个单位" in message and "最新季度 2025Q4" in message and "checker" in message
     with Store(db, read_only=True) as store:
         assert accounts.is_demo(store)
         u = engine.score(store).units
@@ -331,6 +376,64 @@ def test_demo_database_scores_as_documented(demo_db):
     gap = (own["self_score"] - own["total"]).abs()
     assert own["self_score"].corr(own["total"]) > 0.8 and gap.median() < 3 and 0.02 < (gap >= 5).mean() < 0.2
     assert u["self_score"].isna().sum() >= 3
+
+
+def test_demo_office_figures_come_from_the_checker(demo_db, source):
+    from scoring.store import Store
+
+    db, _ = demo_db
+    with Store(db, read_only=True) as store:
+        assert store.rows("SELECT role, unit_code FROM users WHERE username = 'checker'") == [("checker", None)]
+        cells = store.df("SELECT b.uploaded_by, b.file_name, v.indicator FROM indicator_values v "
+                         "JOIN batches b USING (batch_id)")
+        self_scores = store.df("SELECT b.uploaded_by, count(s.self_score) AS n FROM submissions s "
+                               "JOIN batches b USING (batch_id) GROUP BY ALL")
+    by_checker = cells["uploaded_by"] == "checker"
+    assert set(cells.loc[by_checker, "indicator"].map(source)) == {"office"}
+    assert set(cells.loc[~by_checker, "indicator"].map(source)) == {"unit"}          # nothing computed is stored
+    assert sorted(cells.loc[by_checker, "file_name"].unique()) == [f"{p}-第三方检测.csv" for p in demo.PERIODS]
+    assert dict(zip(self_scores["uploaded_by"], self_scores["n"]))["checker"] == 0
+
+
+def test_demo_county_town_average_is_its_towns_mean(demo_db):
+    """A 县区's town_avg_score is the mean of its 乡镇街道's totals of the quarter; in 2024Q3 one town
+    sent nothing and the mean is over those that did."""
+    from scoring import engine
+    from scoring.store import Store
+
+    db, _ = demo_db
+    with Store(db, read_only=True) as store:
+        scores = engine.score(store)
+        parent = dict(store.rows("SELECT unit_code, parent_code FROM units WHERE parent_code IS NOT NULL"))
+    u = scores.units
+    for period, n_towns in (("2024Q3", 59), ("2025Q4", 60)):
+        towns = u[(u["period"] == period) & (u["group"] == "乡镇街道")]
+        assert len(towns) == n_towns
+        expected = towns.groupby(towns["unit_code"].map(parent))["total"].mean()
+        assert len(expected) == 12
+        for county, mean in expected.items():
+            item = next(i for i in scores.explain(county, period)["items"] if i["item_id"] == "base.towns")
+            assert item["sources"] == [{"indicator": "town_avg_score", "value": pytest.approx(mean),
+                                        "source": "computed", "batch": None}], (county, period)
+    counties = u[u["group"] == "县区"].groupby("period")["total"]
+    assert counties.mean().between(80, 90).all() and counties.min().min() > 60, counties.describe()
+
+
+def test_explain_says_where_a_county_figures_come_from(demo_db):
+    import json
+    import subprocess
+    import sys
+
+    db, _ = demo_db
+    cmd = [sys.executable, "-m", "scoring", "--db", str(db), "explain", "XQ01", "--period", "2025Q4"]
+    table = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert all(word in table.stdout for word in ("单位填报", "第三方", "系统计算")), table.stdout
+    out = subprocess.run(cmd + ["--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    items = {i["item_id"]: i for i in json.loads(out.stdout)["items"]}
+    assert [s["source"] for s in items["base.towns"]["sources"]] == ["computed"]
+    assert [s["source"] for s in items["site.check"]["sources"]] == ["office"]
+    assert [s["source"] for s in items["org.plan"]["sources"]] == ["unit"]
 
 
 def test_init_demo_refuses_a_demo_database(demo_db):
