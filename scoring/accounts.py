@@ -380,6 +380,10 @@ def authenticate(store, username: str, password: str, now: datetime | None = Non
 # -- demo mode -----------------------------------------------------------------------------
 DEMO_PASSWORD = "kaoping-demo-2025"
 DEMO_OFFICE = "office"
+DEMO_CHECKER = "checker"
+# the accounts bound to no unit: (username, role, description)
+_DEMO_STAFF = ((DEMO_OFFICE, "office", "政务公开办(全部权限)"),
+               (DEMO_CHECKER, "checker", "第三方检测机构(上传检查数据、登记和复核问题)"))
 DEMO_GROUPS = [("市直部门", "unit-shizhi"), ("县区", "unit-xianqu"),
                ("乡镇街道", "unit-xiangzhen"), ("公共企事业单位", "unit-qiye")]
 
@@ -423,10 +427,6 @@ def create_demo_accounts(store, cur=None) -> list[tuple[str, str, str]]:
         add(name, role, None, description)
     for grp, name in DEMO_GROUPS:
         first = cur.execute("SELECT unit_code, unit_name FROM units WHERE grp = ? ORDER BY unit_code LIMIT 1",
-DEMO_CHECKER = "checker"
-# the accounts bound to no unit: (username, role, description)
-_DEMO_STAFF = ((DEMO_OFFICE, "office", "政务公开办(全部权限)"),
-               (DEMO_CHECKER, "checker", "第三方检测机构(上传检查数据、登记和复核问题)"))
                             [grp]).fetchone()
         if first:
             add(name, "unit", first[0], f"{grp}单位负责人:{first[1]}({first[0]})")
