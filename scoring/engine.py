@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from . import snapshots
 from .rules import Context, explain_missing, explain_na, fmt
 from .schemes import Item, Scheme, load_schemes
 from .store import current_submissions_sql, current_values_sql
@@ -53,13 +54,32 @@ class Scores:
     blocks: list[Block]
     units: pd.DataFrame  # one row per (unit, period)
 
+    @classmethod
+    def combine(cls, parts: list["Scores"]) -> "Scores":
+        """The results of several runs over different periods as one (e.g. live and published)."""
+        parts = [p for p in parts if p.blocks]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls([], _empty_units())
+        return cls([b for p in parts for b in p.blocks], pd.concat([p.units for p in parts], ignore_index=True))
+
+    @cached_property
+    def _where(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(unit, period) -> (block index, row): built once, so that explaining every unit is linear."""
+        out = {}
+        for k, block in enumerate(self.blocks):
+            for row, key in enumerate(zip(block.keys["unit_code"].tolist(), block.keys["period"].tolist())):
+                out.setdefault(key, (k, row))
+        return out
+
+    @cached_property
+    def _unit_rows(self) -> dict[tuple[str, str], int]:
+        return {key: i for i, key in enumerate(zip(self.units["unit_code"].tolist(), self.units["period"].tolist()))}
+
     def block_of(self, unit_code: str, period: str) -> tuple[Block, int] | None:
-        for block in self.blocks:
-            hit = np.flatnonzero((block.keys["unit_code"].to_numpy() == unit_code)
-                                 & (block.keys["period"].to_numpy() == period))
-            if len(hit):
-                return block, int(hit[0])
-        return None
+        found = self._where.get((unit_code, period))
+        return None if found is None else (self.blocks[found[0]], found[1])
 
     def _long(self, width, labels, values) -> list[pd.DataFrame]:
         """One row per (unit, period, thing): key columns repeated, per-thing labels tiled."""
@@ -111,11 +131,11 @@ class Scores:
 
         ctx = Context(s.names(), frozenset(c for c, i in s.indicators.items() if i.type == "rate"), group_max)
         values = {c: float(v[row]) for c, v in b.cols.items()}
+        nas = {c: bool(m[row]) for c, m in b.na.items()}
         items = []
         for j, item in enumerate(b.items):
             status = STATUS[b.status[row, j]]
-            text = _explain_item(item, values, {c: bool(m[row]) for c, m in b.na.items()},
-                                 float(b.computed[row, j]), ctx)
+            text = _explain_item(item, values, nas, float(b.computed[row, j]), ctx)
             points = float(b.points[row, j])
             if status == "adjusted":
                 adj = b.adjustments[(row, j)]
@@ -129,7 +149,7 @@ class Scores:
                           "kind": item.kind, "section_id": item.section_id,
                           "sources": [{k: x[k] for k in ("indicator", "value", "source", "batch")} for x in sources],
                           "source_text": ";".join(x["text"] for x in sources)})
-        unit = self.units[(self.units["unit_code"] == unit_code) & (self.units["period"] == period)].iloc[0]
+        unit = self.units.iloc[self._unit_rows[(unit_code, period)]]
         sections = [{"id": sec.id, "name": sec.name, "points": float(round2(b.section_points[row, k])),
                      "max": float(b.section_caps[row, k])} for k, sec in enumerate(s.sections)]
         return {"unit_code": unit_code, "unit_name": unit["unit_name"], "group": unit["group"],
@@ -182,10 +202,21 @@ def _explain_item(item: Item, values, na, computed, ctx) -> str:
 
 # -- scoring --------------------------------------------------------------------------------
 def score(store, periods: list[str] | None = None) -> Scores:
-    """Score every unit with data in ``periods`` (all periods when None)."""
+    """Score every unit with data in ``periods`` (all periods when None).
+
+    A published (已定稿) period is not scored again: its results come from the snapshot frozen
+    when it was published (:mod:`scoring.snapshots`), so later uploads, 核定 or scheme reloads do
+    not change it until the office re-opens the quarter.
+    """
     schemes = load_schemes(store)
     with store.cursor() as con:
-        return _score(con, schemes, periods)
+        frozen = snapshots.frozen(con, periods)
+        if not frozen:
+            return _score(con, schemes, periods)
+        wanted = periods if periods is not None else snapshots.periods_with_data(con)
+        live = _score(con, schemes, [p for p in dict.fromkeys(wanted) if p not in frozen])
+    thawed = [snapshots.decode(data) for data in frozen.values()]
+    return Scores.combine([live] + [Scores([Block(**b) for b in doc["blocks"]], doc["units"]) for doc in thawed])
 
 
 def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
@@ -421,12 +452,15 @@ class _Adjustments:
 
     def __init__(self, frame: pd.DataFrame, rows: np.ndarray, cols: np.ndarray):
         self._frame, self._rows, self._cols = frame, rows, cols
+        self._at = None
 
     def __getitem__(self, key):
-        hit = np.flatnonzero((self._rows == key[0]) & (self._cols == key[1]))
-        if not len(hit):
-            raise KeyError(key)
-        return self._frame.iloc[[hit[0]]].to_dict("records")[0]
+        if self._at is None:    # first lookup: one pass over the block's adjustments
+            records = self._frame.to_dict("records")
+            self._at = {}
+            for r, c, rec in zip(self._rows.tolist(), self._cols.tolist(), records):
+                self._at.setdefault((r, c), rec)
+        return self._at[(int(key[0]), int(key[1]))]
 
 
 def _score_item(item: Item, filled, missing, na, groups) -> tuple[np.ndarray, np.ndarray]:
