@@ -334,10 +334,10 @@ def test_demo_accounts(store):
     created = create_demo_accounts(store)
     assert is_demo(store)
     names = [c[0] for c in created]
-    assert names == ["office", "unit-shizhi", "unit-xianqu", "unit-xiangzhen", "unit-qiye"]
+    assert names == ["office", "checker", "unit-shizhi", "unit-xianqu", "unit-xiangzhen", "unit-qiye"]
     assert [c[0] for c in demo_accounts()] == names
     users = dict((r[0], (r[1], r[2])) for r in store.rows("SELECT username, role, unit_code FROM users"))
-    assert users == {"office": ("office", None), "unit-shizhi": ("unit", "SZ001"),
+    assert users == {"office": ("office", None), "checker": ("checker", None), "unit-shizhi": ("unit", "SZ001"),
                      "unit-xianqu": ("unit", "XQ01"), "unit-xiangzhen": ("unit", "XZ0101"),
                      "unit-qiye": ("unit", "QY001")}
     for name, pw, description in created:
@@ -345,8 +345,8 @@ def test_demo_accounts(store):
         assert description
     assert "市人民政府办公室" in dict((n, d) for n, _, d in demo_accounts(store))["unit-shizhi"]
     assert create_demo_accounts(store) == created          # idempotent
-    assert store.one("SELECT count(*) FROM users")[0] == 5
-    assert len(audit_rows(store, "user")) == 5
+    assert store.one("SELECT count(*) FROM users")[0] == 6
+    assert len(audit_rows(store, "user")) == 6
 
 
 def test_demo_accounts_inside_callers_transaction(store):
