@@ -41,4 +41,12 @@ AUDIT_ACTIONS = {
     "user": "账号变更",
     "init": "初始化数据库",
     "rectification": "问题整改",
+    "period": "考评周期",
+    "objection": "异议",
 }
+
+# the quarter lifecycle (报送 → 审核 → 公示 → 定稿): the statuses are these words themselves
+PERIOD_STATUSES = ("未开放", "报送中", "审核中", "公示中", "已定稿")
+
+# 异议 filed during 公示
+OBJECTION_STATUS = {"pending": "待答复", "accepted": "已采纳", "rejected": "不予采纳"}

@@ -85,6 +85,20 @@ CREATE TABLE IF NOT EXISTS rectifications (
     description VARCHAR, found_at DATE, deadline DATE, status VARCHAR, rectified_at DATE,
     note VARCHAR, updated_by VARCHAR, updated_at TIMESTAMP);
 ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS item_id VARCHAR;
+CREATE SEQUENCE IF NOT EXISTS seq_period_event START 1;
+CREATE SEQUENCE IF NOT EXISTS seq_snapshot START 1;
+CREATE SEQUENCE IF NOT EXISTS seq_objection START 1;
+CREATE TABLE IF NOT EXISTS period_events (
+    event_id INTEGER PRIMARY KEY, period VARCHAR NOT NULL, status VARCHAR NOT NULL, until DATE,
+    reason VARCHAR, actor VARCHAR, happened_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS period_snapshots (
+    snapshot_id INTEGER PRIMARY KEY, period VARCHAR NOT NULL, event_id INTEGER, data BLOB NOT NULL,
+    sha256 VARCHAR, n_units INTEGER, published_by VARCHAR, published_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS objections (
+    objection_id INTEGER PRIMARY KEY, unit_code VARCHAR NOT NULL, period VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, filed_by VARCHAR, filed_at TIMESTAMP,
+    status VARCHAR NOT NULL, answer VARCHAR, points DOUBLE, adj_id INTEGER, answered_by VARCHAR,
+    answered_at TIMESTAMP);
 CREATE OR REPLACE VIEW current_submissions AS {current_submissions};
 CREATE OR REPLACE VIEW current_values AS {current_values};
 """.replace("{current_submissions}", current_submissions_sql()).replace("{current_values}", current_values_sql())
