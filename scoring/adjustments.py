@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import periods
+from . import lifecycle, periods
 from .accounts import require_active
 from .audit import record
 from .errors import InputError, NotFound
@@ -18,7 +18,38 @@ MAX_REASON = 2000
 
 
 def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points: float, reason: str) -> str:
-    """Record an adjustment (a revision is a new row that supersedes the previous one)."""
+    """Record an adjustment (a revision is a new row that supersedes the previous one).
+
+    Allowed while the quarter is 报送中, 审核中 or 公示中; a 已定稿 quarter must be re-opened first.
+    """
+    prepared = prepare(store, actor, unit_code, period, item_id, points, reason)
+    store.write(prepared.write)
+    return prepared.message
+
+
+class Prepared:
+    """A checked 核定, written by :meth:`write` inside the caller's transaction (e.g. with an 异议's answer)."""
+
+    def __init__(self, actor: User, u: dict, period: str, item, points: float, reason: str):
+        self.actor, self.unit, self.period, self.item, self.points, self.reason = actor, u, period, item, points, reason
+        self.message = f"已核定:{u['unit_name']} {period}「{item.name}」{fmt(points)}分"
+
+    def write(self, cur) -> int:
+        """Insert the adjustment and its audit row; returns its id. Refused once the quarter is 已定稿."""
+        problem = lifecycle.adjust_problem_cur(cur, self.period)
+        if problem:
+            raise InputError(problem)
+        adj_id = cur.execute("SELECT nextval('seq_adjustment')").fetchone()[0]
+        cur.execute("INSERT INTO adjustments VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                    [adj_id, self.unit["unit_code"], self.period, self.item.id, self.points, self.reason,
+                     self.actor.username])
+        record(cur, self.actor, "adjust", f"{self.unit['unit_code']} {self.period} {self.item.id}",
+               f"核定为{fmt(self.points)}分,理由:{self.reason}")
+        return adj_id
+
+
+def prepare(store, actor: User, unit_code: str, period: str, item_id: str, points: float, reason: str) -> Prepared:
+    """Check a 核定 (who, reason, unit, scheme, item, points) without writing it."""
     require(actor, "adjust")
     actor = require_active(store, actor, "核定得分")
     period = periods.parse_period(period)
@@ -44,15 +75,11 @@ def adjust(store, actor: User, unit_code: str, period: str, item_id: str, points
                              f"{fmt(scheme.total_max)}分")
     elif not 0 <= points <= item.max:
         raise InputError(f"分值{fmt(points)}超出范围:条目「{item.name}」应在0到{fmt(item.max)}分之间")
-
-    def write(cur):
-        cur.execute(
-            "INSERT INTO adjustments VALUES (nextval('seq_adjustment'), ?, ?, ?, ?, ?, ?, now())",
-            [unit_code, period, item_id, points, reason, actor.username])
-        record(cur, actor, "adjust", f"{unit_code} {period} {item_id}", f"核定为{fmt(points)}分,理由:{reason}")
-
-    store.write(write)
-    return f"已核定:{u['unit_name']} {period}「{item.name}」{fmt(points)}分"
+    with store.cursor() as cur:                 # refuse early; write() checks again in its transaction
+        problem = lifecycle.adjust_problem_cur(cur, period)
+    if problem:
+        raise InputError(problem)
+    return Prepared(actor, u, period, item, points, reason)
 
 
 def list_adjustments(store, actor: User, unit_code: str | None = None, period: str | None = None) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import lifecycle
 from .audit import record
 from .errors import InputError, NotFound
 from .labels import BATCH_CURRENT as STATUS_CURRENT
@@ -67,18 +68,27 @@ def _batch_id(value) -> int:
 
 
 def rollback(store, batch_id, actor: User) -> str:
-    """Roll a batch back (office only), in one transaction with its audit row; returns a Chinese summary."""
+    """Roll a batch back (office only), in one transaction with its audit row; returns a Chinese summary.
+
+    Refused when the batch holds figures of a quarter that is 已定稿 or 公示中 (``lifecycle``).
+    """
     require(actor, "batches.rollback")
     bid = _batch_id(batch_id)
 
     def write(cur):
-        row = cur.execute("SELECT file_name, rolled_back_at, rolled_back_by FROM batches WHERE batch_id = ?",
+        row = cur.execute("SELECT file_name, rolled_back_at, rolled_back_by, periods FROM batches WHERE batch_id = ?",
                           [bid]).fetchone()
         if row is None:
             raise NotFound(f"批次 #{bid} 不存在")
-        file_name, at, by = row
+        file_name, at, by, batch_periods = row
         if at is not None:
             raise InputError(f"批次 #{bid}「{file_name}」已于 {at:%Y-%m-%d %H:%M} 由 {by} 回滚,不能重复回滚")
+        touched = {r[0] for r in cur.execute("SELECT DISTINCT period FROM indicator_values WHERE batch_id = ? "
+                                             "UNION SELECT period FROM submissions WHERE batch_id = ?",
+                                             [bid, bid]).fetchall()}
+        problem = lifecycle.rollback_problem_cur(cur, bid, sorted(touched | set(batch_periods or [])))
+        if problem:   # a published (or 公示中) quarter's figures do not change under it
+            raise InputError(problem)
         # the figures this batch supplies now, and how many an older live batch also has (they come back)
         supplied, restored = cur.execute("""
             SELECT count(*), count(*) FILTER (WHERE EXISTS (

@@ -201,6 +201,49 @@ def cmd_user(store, args, actor):
         print(text_table(["账号", "角色", "单位", "状态"], rows))
 
 
+def cmd_period(store, args, actor):
+    from . import lifecycle
+
+    if args.period_cmd == "status":
+        states = lifecycle.states(store, actor)
+        if args.format == "json":
+            _print_json([s.record() for s in states])
+            return
+        if not states:
+            print("尚无考评数据或考评周期记录")
+            return
+        rows = [[s.period, s.status, lifecycle.cn_date(s.deadline) if s.deadline else "",
+                 lifecycle.cn_date(s.publicity_until) if s.publicity_until else "",
+                 f"{s.published_at:%Y-%m-%d %H:%M}" if s.published_at else ""] for s in states]
+        print(text_table(["季度", "状态", "报送截止", "公示截止", "定稿时间"], rows))
+    elif args.period_cmd == "publish":
+        print(lifecycle.publish(store, actor, args.period))
+    else:
+        print(lifecycle.transition(store, actor, args.period_cmd, args.period,
+                                   until=getattr(args, "until", None), reason=getattr(args, "reason", None)))
+
+
+def cmd_objection(store, args, actor):
+    from . import objections
+
+    if args.objection_cmd == "add":
+        print(objections.file(store, actor, args.unit, args.period, args.item, args.reason)[1])
+    elif args.objection_cmd == "answer":
+        print(objections.answer(store, actor, args.id, args.reason, accept_points=args.accept))
+    else:
+        df = objections.list_objections(store, actor, period=args.period)
+        if args.format == "json":
+            _print_json(objections.records(df))
+            return
+        if df.empty:
+            print("没有异议")
+            return
+        rows = [[f"#{r.id}", r.unit_code, r.unit_name, r.period, r.item_name, r.reason, r.status_label,
+                 "" if pd.isna(r.answer) else r.answer, "" if pd.isna(r.points) else fmt(r.points)]
+                for r in df.itertuples()]
+        print(text_table(["异议", "单位代码", "单位名称", "季度", "考评项", "异议理由", "状态", "答复", "核定分值"], rows))
+
+
 def _read_password(args) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -218,6 +261,51 @@ def cmd_audit(store, args, actor):
     df = read(store, actor, since=args.since, who=args.actor, limit=args.limit)
     rows = [[f"{r.happened_at:%Y-%m-%d %H:%M:%S}", r.actor, r.action_label, r.target, r.detail] for r in df.itertuples()]
     print(text_table(["时间", "操作人", "操作", "对象", "详情"], rows) if rows else "审计日志为空")
+
+
+def cmd_robustness(store, args, actor):
+    from . import analytics
+
+    df = analytics.robustness(store, actor, args.period, args.group)
+    if args.format == "json":
+        _print_json(analytics.robustness_records(df))
+        return
+    if df.empty:
+        print(f"{args.period} 没有可排名的数据")
+        return
+    print(f"名次稳健性:{analytics.method_text(df.attrs['draws'])},取第5至第95百分位名次")
+    rows = [[r.group, r.unit_code, r.unit_name, r.rank, f"{r.rank_low}–{r.rank_high}", r.band] for r in df.itertuples()]
+    print(text_table(["分组", "单位代码", "单位名称", "名次", "名次区间", "档"], rows, right={3, 5}))
+    for group in dict.fromkeys(df["group"]):
+        print(f"{group}:{analytics.robustness_sentence(df[df['group'] == group])}")
+
+
+def cmd_whatif(store, args, actor):
+    from . import analytics
+
+    fix = [x for x in args.fix.replace("，", ",").replace("、", ",").split(",") if x.strip()]
+    result = analytics.whatif(store, actor, args.unit, args.period, fix)
+    if args.format == "json":
+        _print_json({k: result[k] for k in analytics.WHATIF_KEYS})
+        return
+    print(f"{result['unit_code']} {periods.label(result['period'])}:{'、'.join(result['fixed'])} 取满分(其他单位不变)")
+    print(f"总分:{result['total']:.2f}(+{fmt(result['gain'])})  等次:{result['grade']}  组内名次:{result['rank']}")
+    if result["note"]:
+        print(f"说明:{result['note']}")
+
+
+def cmd_anomalies(store, args, actor):
+    from . import analytics
+
+    df = analytics.anomalies(store, actor, args.period)
+    if args.format == "json":
+        _print_json(analytics.anomaly_records(df))
+        return
+    if df.empty:
+        print(f"{args.period} 没有需要核查的数据")
+        return
+    rows = [[r.unit_code, r.unit_name, r.kind_label, r.indicator_name, r.detail] for r in df.itertuples()]
+    print(text_table(["单位代码", "单位名称", "类型", "指标", "说明"], rows))
 
 
 def _positive_int(text: str) -> int:
@@ -296,6 +384,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="起始时间,如 2025-10-01")
     p.add_argument("--actor", help="操作人")
     p.add_argument("--limit", type=_positive_int, default=200, help="最多显示条数")
+    p = command("robustness", cmd_robustness, "名次稳健性:评定项和权重扰动下的名次区间")
+    p.add_argument("--period", required=True, help="季度,如 2025Q3")
+    p.add_argument("--group", help="分组")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    p = command("whatif", cmd_whatif, "假设某些条目取满分(其他单位不变)时的总分、名次和等次")
+    p.add_argument("unit", help="单位代码")
+    p.add_argument("--period", required=True, help="季度,如 2025Q3")
+    p.add_argument("--fix", required=True, metavar="ITEM[,ITEM…]", help="取满分的条目编号,逗号分隔")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    p = command("anomalies", cmd_anomalies, "核查清单:数值突变、疑似雷同、全项满分、自评偏高")
+    p.add_argument("--period", required=True, help="季度,如 2025Q3")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    p = command("period", cmd_period, "考评周期:报送 → 审核 → 公示 → 定稿")
+    period_sub = p.add_subparsers(dest="period_cmd", metavar="子命令", required=True, parser_class=_Parser)
+
+    def leaf(subs, name, help_text):
+        q = subs.add_parser(name, help=help_text, description=help_text)
+        q.add_argument("--as", dest="as_user_cmd", metavar="USER", default=argparse.SUPPRESS, help="以该账号的身份操作")
+        return q
+
+    q = leaf(period_sub, "status", "列出各季度的状态和日期")
+    q.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    q = leaf(period_sub, "open", "开放报送(或修改报送截止日期)")
+    q.add_argument("period", help="季度,如 2025Q4")
+    q.add_argument("--until", required=True, help="报送截止日期,如 2026-01-10")
+    leaf(period_sub, "close", "结束报送,进入审核(或撤回公示)").add_argument("period", help="季度")
+    q = leaf(period_sub, "publicize", "公示结果(或修改公示截止日期)")
+    q.add_argument("period", help="季度")
+    q.add_argument("--until", required=True, help="公示截止日期(异议截止),如 2026-01-20")
+    leaf(period_sub, "publish", "定稿发布(冻结全部结果)").add_argument("period", help="季度")
+    q = leaf(period_sub, "reopen", "重新开放已定稿的季度(必须说明理由)")
+    q.add_argument("period", help="季度")
+    q.add_argument("--reason", required=True, help="重新开放的理由(必填)")
+    p = command("objection", cmd_objection, "公示期间的异议")
+    objection_sub = p.add_subparsers(dest="objection_cmd", metavar="子命令", required=True, parser_class=_Parser)
+    q = leaf(objection_sub, "add", "对本单位公示结果的某一考评项提出异议(单位账号)")
+    q.add_argument("unit", help="单位代码")
+    q.add_argument("period", help="季度")
+    q.add_argument("item", help="考评项(条目编号或名称)")
+    q.add_argument("--reason", required=True, help="异议理由(必填)")
+    q = leaf(objection_sub, "answer", "答复异议:采纳并核定,或不予采纳")
+    q.add_argument("id", help="异议编号")
+    verdict = q.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--accept", type=float, metavar="POINTS", help="采纳,并把该项核定为此分值")
+    verdict.add_argument("--reject", action="store_true", help="不予采纳")
+    q.add_argument("--reason", required=True, help="答复理由(必填)")
+    q = leaf(objection_sub, "list", "列出异议及答复")
+    q.add_argument("--period", help="季度")
+    q.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
     return parser
 
 

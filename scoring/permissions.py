@@ -82,6 +82,12 @@ ACTIONS: dict[str, Action] = {
     "units.manage": Action("更新单位名录"),
     "users.manage": Action("管理账号"),
     "audit.view": Action("查看审计日志"),
+    "anomalies.view": Action("查看核查清单(异常数据提示)"),
+    "period.manage": Action("管理考评周期(开放报送、截止、公示、定稿、重新开放)"),
+    "period.view": Action("查看考评周期和报送截止日期", checker=True, unit=ANY),
+    "objection.file": Action("对公示结果提出异议", office=False, unit=OWN),
+    "objection.view": Action("查看异议及答复", unit=OWN),
+    "objection.answer": Action("答复异议(采纳并核定或不予采纳)"),
 }
 
 
