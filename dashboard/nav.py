@@ -11,7 +11,8 @@ COMMON = [("ranking", "排名", ":material/leaderboard:", ("ranking.view",)),
           ("upload", "数据上传", ":material/upload_file:", ("upload.unit", "upload.office")),
           ("scheme", "考评表", ":material/table_view:", ("scheme.view",)),
           ("rectify", "问题整改", ":material/build:", ("problems.view",))]
-OFFICE_ONLY = [("adjust", "核定", ":material/edit_note:", ("adjust",)),
+OFFICE_ONLY = [("lifecycle", "考评周期", ":material/event_available:", ("period.manage",)),
+               ("adjust", "核定", ":material/edit_note:", ("adjust",)),
                ("admin", "管理", ":material/settings:", ("users.manage",))]
 LOGIN = ("login", "登录", ":material/login:")
 

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, ui
-from scoring import periods, ranking, views
+from scoring import lifecycle, objections, periods, ranking, views
 
 user = state.user()
 st.title("单位详情")
@@ -51,6 +51,10 @@ notes = [f"基础分 {report['base']:.2f}(适用总分 {report['applicable_max']
 if not pd.isna(row["self_gap"]):
     notes.append(f"自评分与核定得分相差 {row['self_gap']:+.2f}")
 st.caption(";".join(notes))
+quarter = lifecycle.state(state.store(), period)
+notice = lifecycle.status_notice(quarter)
+if notice:
+    st.info(notice, icon=":material/campaign:" if quarter.status == lifecycle.PUBLICITY else ":material/event:")
 if report["veto_name"]:
     st.error(ui.plain(f"触发单项否决:{report['veto_name']}"))
 if row["self_gap_flag"]:
@@ -66,6 +70,48 @@ shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["statu
 table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
                          "status_label": "状态", "explanation": "说明", "source_text": "数据来源"})
 st.table(ui.styled(ui.plain_cells(table), grade_col=None).hide(axis="index"))  # a table wraps long explanations
+
+# -- 异议 during 公示 ----------------------------------------------------------------------------
+if views.may(user, "objection.view", unit=code):
+    filed = objections.list_objections(state.store(), user, period=period, unit_code=code)
+    can_file = (views.may(user, "objection.file", unit=code) and quarter.status == lifecycle.PUBLICITY)
+    if can_file or not filed.empty:
+        st.subheader("异议")
+        ui.flash("detail.objection_msg")
+    if can_file:
+        closed = lifecycle.objection_window(quarter)
+        if closed:
+            st.caption(ui.plain(closed))
+        else:
+            st.caption("对本单位公示结果的某一考评项有异议的,请选择该项、写明理由(如已提交的材料、整改情况),"
+                       "政务公开办会逐条答复;采纳的异议以核定更正得分。")
+            choices_items = {i["item_id"]: i for i in report["items"]}
+
+            def item_label(k: str) -> str:
+                it = choices_items[k]
+                top = "" if it["max"] is None else f"/满分{it['max']:g}"
+                return f"{it['name']}(现{abs(it['points']):.2f}分{top})"
+
+            lost_first = [i for i in items["item_id"] if i in choices_items]
+            with st.form(f"detail.objection_form.{code}.{period}", clear_on_submit=True):
+                item_id = st.selectbox("考评项", lost_first, format_func=item_label, key="detail.objection_item")
+                reason = st.text_area("异议理由(必填)", key="detail.objection_reason")
+                if st.form_submit_button("提交异议", type="primary", key="detail.objection_go"):
+                    done = ui.action(objections.file, state.store(), user, code, period, item_id, reason)
+                    if done:
+                        st.session_state["detail.objection_msg"] = done[1]
+                        st.rerun()
+    if not filed.empty:
+        filed = filed.assign(no=filed["id"].map(lambda i: f"#{i}"),
+                             filed_text=filed["filed_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                             answered=[("" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"))
+                                       for v in filed["answered_at"]])
+        filed, config = ui.nullable_numbers(filed, ["points"])
+        st.dataframe(ui.table(filed, {"no": "编号", "item_name": "考评项", "reason": "异议理由", "filed_text": "提出时间",
+                                      "status_label": "状态", "answer": "答复", "points": "核定分值",
+                                      "answered": "答复时间"}),
+                     hide_index=True, width="stretch", key="detail.objections",
+                     column_config={"核定分值": config["points"]})
 
 # -- sections and trend ----------------------------------------------------------------------
 left, right = st.columns(2)

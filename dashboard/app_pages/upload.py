@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import batches, exports, ingest, views
+from scoring import batches, exports, ingest, lifecycle, views
 
 user = state.user()
 st.title("数据上传")
@@ -10,6 +10,8 @@ ui.flash("upload.done")
 st.caption("支持 CSV(UTF-8 或 Excel 保存的 GBK)和 XLSX(第一个工作表)。每行一个单位一个季度:单位代码、季度、自评分,"
            "然后每个指标一列(表头可用指标代码或中文名称)。有任何问题时整个文件不导入。"
            + (f"单位账号只能上传本单位({user.unit_code})的数据。" if user.unit_code else ""))
+for level, line in lifecycle.upload_notices(state.store(), user):   # 报送截止 / 报送已截止
+    (st.warning if level == "warning" else st.info)(line, icon=":material/event:")
 
 with st.expander("下载填报模板"):
     groups = views.upload_groups(state.store(), user)
