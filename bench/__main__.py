@@ -10,6 +10,7 @@ targets; ``--json`` prints one flat JSON object instead (one key per figure, plu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import gc
 import hashlib
@@ -35,7 +36,7 @@ import psutil  # noqa: E402
 
 from bench import generate as G  # noqa: E402
 from bench.naive import naive_totals  # noqa: E402
-from scoring import engine  # noqa: E402
+from scoring import analytics, engine  # noqa: E402
 from scoring.permissions import SYSTEM as CLI_OFFICE  # noqa: E402
 from scoring.accounts import add_user, get_user  # noqa: E402
 from scoring.ingest import ingest  # noqa: E402
@@ -271,6 +272,16 @@ def run(scale_name: str, *, pages: bool = True, keep: str | None = None) -> dict
         r["naive_vs_engine"] = r["naive_one_quarter_s"] / r[f"score_one_quarter_{scale_name}_s"]
         log(f"{scale_name}: naive {r['naive_one_quarter_s']:.2f} s, totals equal on {len(both)} units")
 
+        # 3b. rank robustness of the latest quarter (1,000 perturbations): every group as the CLI
+        #     asks for it, and all the units taken as one group (the target: a 3,000-unit group)
+        r["robustness_quarter_s"], rob = best_of(lambda: analytics.robustness(store, CLI_OFFICE, last, scores=one))
+        assert len(rob) == scale.units and (rob["rank_low"] <= rob["rank"]).all()
+        pooled = engine.Scores([dataclasses.replace(b, keys=b.keys.assign(group="全部")) for b in one.blocks],
+                               one.units.assign(group="全部"))
+        r["robustness_one_group_s"], _ = best_of(lambda: analytics.robustness_of(pooled, last, "全部"))
+        log(f"{scale_name}: robustness, quarter {r['robustness_quarter_s']:.3f} s, "
+            f"{scale.units} units as one group {r['robustness_one_group_s']:.3f} s")
+
         # 4. the pages (at P and C; at N the target is not defined and the run would be long)
         if pages and scale_name in ("C", "P"):
             time_pages(db, store, r)
@@ -312,7 +323,8 @@ def targets(r: dict) -> list[tuple[str, str, str, str]]:
         rows.append((label, shown, target if applies else f"({target} at {target_scale.get(label, '?')})", met))
 
     target_scale = {"ingest, one quarter file": "P", "score one quarter": "N", "score every quarter": "P",
-                    "排名 page, warm": "P", "单位详情 page, warm": "P", "peak RSS, whole run": "N"}
+                    "排名 page, warm": "P", "单位详情 page, warm": "P", "peak RSS, whole run": "N",
+                    "rank robustness, all units as one group": "P"}
     v = r["ingest_values_per_s"]
     add("ingest throughput (values/s)", v, "{:,.0f}", "≥ 1,000,000", v >= 1e6)
     v = r["ingest_quarter_s"]
@@ -331,6 +343,9 @@ def targets(r: dict) -> list[tuple[str, str, str, str]]:
         cold, warm = r.get(f"page_{page}_cold_s"), r.get(f"page_{page}_warm_s")
         add(f"{label}, cold", cold, "{:.3f} s", "(reported)", None)
         add(f"{label}, warm", warm, "{:.3f} s", "≤ 0.5 s", None if warm is None else warm <= 0.5, s == "P")
+    add("rank robustness, every group", r.get("robustness_quarter_s"), "{:.3f} s", "(reported)", None)
+    v = r.get("robustness_one_group_s")
+    add("rank robustness, all units as one group", v, "{:.3f} s", "≤ 1 s", None if v is None else v <= 1, s == "P")
     v = r["peak_rss_mb"]
     add("peak RSS, whole run", v, "{:,.0f} MB", "≤ 2,048 MB", v <= 2048, s == "N")
     add("peak RSS, scoring phase", r["peak_rss_scoring_mb"], "{:,.0f} MB", "(reported)", None)
