@@ -13,6 +13,7 @@ COMMON = [("ranking", "排名", ":material/leaderboard:", ("ranking.view",)),
           ("rectify", "问题整改", ":material/build:", ("problems.view",))]
 OFFICE_ONLY = [("lifecycle", "考评周期", ":material/event_available:", ("period.manage",)),
                ("adjust", "核定", ":material/edit_note:", ("adjust",)),
+               ("checks", "核查清单", ":material/fact_check:", ("anomalies.view",)),
                ("admin", "管理", ":material/settings:", ("users.manage",))]
 LOGIN = ("login", "登录", ":material/login:")
 

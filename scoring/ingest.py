@@ -17,7 +17,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from . import periods, permissions
+from . import lifecycle, periods, permissions
 from .audit import record
 from .errors import InputError, PermissionDenied, Problems
 from .labels import INDICATOR_TYPES
@@ -421,6 +421,12 @@ def _rows(store, table: Table, layout: _Layout, cat: _Catalogue, actor: User, pr
     period_ok = ~pd.isna(period)
     for i in np.flatnonzero(~period_ok):
         problems.add(rn[i], jp, period_raw[i], messages[codes[i]])
+
+    # the quarter's lifecycle: a unit uploads only while it is 报送中, the office and checkers also in 审核中
+    closed = lifecycle.upload_problems(store, actor, [p for p in pd.unique(period[period_ok])])
+    for i in np.flatnonzero(period_ok):
+        if period[i] in closed:
+            problems.add(rn[i], jp, period_raw[i], closed[period[i]])
 
     known = unit_ok & period_ok
     scheme = np.full(len(rn), -1, dtype=np.int64)

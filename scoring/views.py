@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import accounts, adjustments, engine, periods, ranking as rk, reports
-from .errors import NotFound
+from . import accounts, adjustments, engine, lifecycle, periods, ranking as rk, reports
+from .errors import NotFound, PermissionDenied
 from .labels import ITEM_STATUS
 from .permissions import User, can, require
 
@@ -118,7 +118,7 @@ def ranking(store, actor: User, period: str, group: str | None = None, *,
     df = df[df["period"] == period]
     if group is not None:
         df = df[df["group"] == group]
-    return _hide_private(df.reset_index(drop=True), actor)
+    return _hide_private(lifecycle.visible_rows(store, actor, df.reset_index(drop=True)), actor)
 
 
 def ranking_records(df: pd.DataFrame) -> list[dict]:
@@ -156,7 +156,8 @@ def unit_history(store, actor: User, unit_code: str, *, ranked: pd.DataFrame | N
     """One unit over every quarter: total, rank of n, grade, group mean and best."""
     actor = _actor(store, actor)
     require(actor, "unit.view", unit=unit_code)
-    return _hide_private(rk.history_of(_ranked(store, ranked), unit_code), actor)
+    history = lifecycle.visible_rows(store, actor, rk.history_of(_ranked(store, ranked), unit_code))
+    return _hide_private(history, actor)
 
 
 def unit_report(store, actor: User, unit_code: str, period: str, *,
@@ -170,6 +171,8 @@ def unit_report(store, actor: User, unit_code: str, period: str, *,
     period = periods.parse_period(period)
     actor = _actor(store, actor)
     require(actor, "unit.view", unit=unit_code)
+    if actor.is_unit and lifecycle.unit_scope(store, [period])[period] == lifecycle.SEE_NONE:
+        raise PermissionDenied(f"{period} 的考评结果尚未公示({lifecycle.status_of(store, period)}),公示后可查看")
     if scores is None:
         scores = engine.score(store, [periods.previous(period), period])
         ranked = None
@@ -205,7 +208,8 @@ def group_history(store, actor: User, group: str | None = None, *,
     group = group_of(store, actor, group)
     require(actor, "trends.view", group=group)
     df = _ranked(store, ranked)
-    return _hide_private(df[df["group"] == group].reset_index(drop=True), actor)
+    df = lifecycle.visible_rows(store, actor, df[df["group"] == group].reset_index(drop=True))
+    return _hide_private(df, actor)
 
 
 def section_matrix(store, actor: User, period: str, group: str, *,
