@@ -182,3 +182,176 @@ def test_unit_user_every_page(server, browser):
         assert_no_traceback(page)
         shot(page, f"unit_{name}")
     page.close()
+
+
+# -- the quarter lifecycle, walked in the browser ------------------------------------------------
+LIFECYCLE_TODAY = "2026-01-07"
+
+
+@pytest.fixture(scope="module")
+def lifecycle_server(tmp_path_factory):
+    """A server of its own (a fresh demo, "today" fixed) with 2025Q4 back at 报送中 whatever the demo seeds."""
+    from scoring import lifecycle
+    from scoring.cli import CLI_OFFICE
+    from scoring.store import Store
+
+    db = build_demo_db(tmp_path_factory.mktemp("lifecycle") / "demo.duckdb")
+    with Store(db) as s:
+        for step in ("reopen", "close"):
+            st = lifecycle.state(s, "2025Q4")
+            if step == "reopen" and st.status == lifecycle.PUBLISHED:
+                lifecycle.reopen(s, CLI_OFFICE, "2025Q4", "浏览器测试重新走一遍")
+            if step == "close" and st.status == lifecycle.PUBLICITY:
+                lifecycle.close_period(s, CLI_OFFICE, "2025Q4")
+        if lifecycle.status_of(s, "2025Q4") == lifecycle.REVIEWING:
+            lifecycle.open_period(s, CLI_OFFICE, "2025Q4", "2026-01-10")
+        unit = s.one("SELECT unit_code FROM users WHERE username = 'unit-shizhi'")[0]
+    port = free_port()
+    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT), "KAOPING_TODAY": LIFECYCLE_TODAY}
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("streamlit did not start: " + Path(log.name).read_text())
+        time.sleep(0.3)
+    yield url, db, unit
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
+    box.click()
+    page.get_by_role("option", name=option).first.click()
+    settle(page)
+
+
+def test_quarter_lifecycle_walk(lifecycle_server, browser):
+    """报送 → 审核 → 公示 (the unit files an 异议, the office accepts it) → 定稿; then a late upload is
+    refused and the published ranking does not move."""
+    from scoring import views
+    from scoring.cli import CLI_OFFICE
+    from scoring.store import Store
+    from tests.dashboard_support import demo_frame
+
+    url, db, unit = lifecycle_server
+    office = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    login(office, url, "office")
+    open_page(office, "lifecycle")
+    assert_no_traceback(office)
+
+    def step(button: str, expect: str, until: str | None = None) -> None:
+        choose(office, "操作", button)
+        if until:
+            box = office.locator("[data-testid='stDateInput'] input").first
+            box.fill(until)
+            box.press("Enter")
+            settle(office)
+        office.get_by_role("button", name=button).click()
+        office.get_by_text(expect).first.wait_for(timeout=30_000)
+        settle(office)
+        assert_no_traceback(office)
+
+    # 报送: the deadline the office sets is what the clerk reads
+    from scoring import lifecycle
+
+    with Store(db) as s:
+        first = lifecycle.action_label("open", lifecycle.SUBMITTING, lifecycle.state(s, "2025Q4").recorded)
+    step(first, "开放报送,截止2026年1月10日", until="2026-01-10")
+    head = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    login(head, url, "unit-shizhi")
+    open_page(head, "upload")
+    assert "2025年第四季度(2025Q4)报送截止:2026年1月10日,还剩3天" in head.inner_text("body")
+    shot(head, "unit_lifecycle_deadline")
+
+    # 审核, then 公示 until the default end date (a week from today)
+    step("结束报送,进入审核", "报送已截止,进入审核")
+    step("公示结果", "结果公示中,异议截止2026年1月14日")
+
+    # the unit sees its provisional result and files an 异议
+    open_page(head, "unit_detail")
+    choose(head, "季度", "2025Q4")
+    head.get_by_text("公示中,异议截止:2026年1月14日").first.wait_for(timeout=30_000)
+    head.get_by_label("异议理由(必填)").fill("本季度已按要求完成整改,整改材料已报送")
+    head.get_by_role("button", name="提交异议").click()
+    head.get_by_text("已提交异议#").first.wait_for(timeout=30_000)
+    settle(head)
+    assert_no_traceback(head)
+    shot(head, "unit_lifecycle_publicity")
+    from scoring import objections
+
+    with Store(db) as s:
+        [filed] = objections.records(objections.list_objections(s, CLI_OFFICE, period="2025Q4"))
+    assert filed["unit_code"] == unit and filed["status"] == "待答复"
+    with Store(db) as s:
+        item = next(i for i in views.unit_report(s, CLI_OFFICE, unit, "2025Q4")["items"]
+                    if i["item_id"] == filed["item_id"])
+
+    # the office accepts it with a 核定
+    office.reload()
+    settle(office, "考评周期")
+    points = office.get_by_label("核定分值(扣分项填扣除的分数)")
+    points.fill(f"{item['max']:.2f}")
+    points.press("Tab")
+    settle(office)
+    office.get_by_label("答复理由(必填,单位可见)").fill("整改材料属实,予以采纳")
+    office.get_by_role("button", name="提交答复").click()
+    office.get_by_text("已采纳").first.wait_for(timeout=30_000)
+    settle(office)
+    assert_no_traceback(office)
+
+    # 定稿
+    step("定稿发布", "已定稿发布")
+    shot(office, "office_lifecycle")
+    with Store(db) as s:
+        published = views.ranking_records(views.ranking(s, CLI_OFFICE, "2025Q4"))
+        report = views.unit_report(s, CLI_OFFICE, unit, "2025Q4")
+    [accepted] = [it for it in report["items"] if it["item_id"] == filed["item_id"]]
+    assert accepted["status"] == "adjusted" and accepted["points"] == item["max"]
+    assert f"采纳异议#{filed['id']}:整改材料属实,予以采纳" in accepted["explanation"]
+
+    # a late upload by the clerk is refused, and the published ranking does not move
+    from scoring.schemes import parse_scheme
+
+    scheme = parse_scheme((ROOT / "data" / "tables" / "2025-shizhi.yaml").read_text(encoding="utf-8"))
+    frame = demo_frame("2025Q4", "2025-shizhi")
+    own = [c for c in frame.columns if c in ("unit_code", "period", "self_score")
+           or (c in scheme.indicators and scheme.indicators[c].source == "unit")]
+    late = frame.loc[frame["unit_code"] == unit, own].to_csv(index=False).encode("utf-8")
+    head.reload()
+    settle(head)
+    open_page(head, "upload")
+    assert "报送已截止(当前状态:已定稿)" in head.inner_text("body")
+    head.locator("input[type=file]").set_input_files({"name": "补报.csv", "mimeType": "text/csv", "buffer": late})
+    import re
+
+    from scoring.accounts import get_user
+    from scoring.ingest import check_upload
+
+    head.get_by_text(re.compile("不在报送期|整个文件未导入")).first.wait_for(timeout=30_000)
+    settle(head)
+    assert_no_traceback(head)
+    assert head.get_by_role("button", name="确认导入").count() == 0
+    shot(head, "unit_lifecycle_late_upload")
+    with Store(db) as s:
+        checked = check_upload(s, late, "补报.csv", get_user(s, "unit-shizhi"))
+        assert "2025Q4 不在报送期(当前状态:已定稿)" in checked.problems.to_string()
+        assert views.ranking_records(views.ranking(s, CLI_OFFICE, "2025Q4")) == published
+    head.close()
+    office.close()

@@ -31,11 +31,12 @@ shown = quarters.assign(
     publicity_text=quarters["publicity_until"].map(_date),
     published_text=[("" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"))
                     for v in quarters["published_at"]],
-    note=["" if r else "未设置(视为报送中)" for r in quarters["recorded"]])
+    note=["" if r else "未设置" for r in quarters["recorded"]])
 st.dataframe(ui.table(shown, {"period": "季度", "label": "名称", "status": "状态", "deadline_text": "报送截止",
                               "publicity_text": "公示截止", "published_text": "定稿时间",
                               "pending_objections": "待答复异议", "note": "备注"}),
-             hide_index=True, width="stretch", key="lifecycle.table")
+             hide_index=True, width="stretch", key="lifecycle.table",
+             column_config={"定稿时间": st.column_config.TextColumn(width="medium")})
 
 # -- the next step of one quarter ------------------------------------------------------------------
 st.subheader("变更季度状态")
@@ -94,16 +95,15 @@ if queue.empty:
     st.caption("还没有单位提出异议。")
 else:
     table = queue.assign(no=queue["id"].map(lambda i: f"#{i}"),
-                         filed=queue["filed_at"].dt.strftime("%Y-%m-%d %H:%M"),
-                         answered=[("" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"))
-                                   for v in queue["answered_at"]])
-    table, config = ui.nullable_numbers(table, ["points"])
-    st.dataframe(ui.table(table, {"no": "编号", "period": "季度", "unit_name": "单位", "item_name": "考评项",
-                                  "reason": "异议理由", "filed_by": "提出人", "filed": "提出时间",
-                                  "status_label": "状态", "answer": "答复", "points": "核定分值",
-                                  "answered_by": "答复人", "answered": "答复时间"}),
-                 hide_index=True, width="stretch", key="lifecycle.objections",
-                 column_config={"核定分值": config["points"]})
+                         answer=queue["answer"].fillna(""))
+    shown, config = ui.nullable_numbers(
+        ui.table(table, {"no": "编号", "period": "季度", "unit_name": "单位", "item_name": "考评项",
+                         "reason": "异议理由", "status_label": "状态", "answer": "答复", "points": "核定分值"}),
+        ["核定分值"])
+    config.update({c: st.column_config.TextColumn(width="small") for c in ("编号", "季度", "状态")})
+    config["核定分值"] = st.column_config.TextColumn(width="small", alignment="right")
+    config.update({c: st.column_config.TextColumn(width="medium") for c in ("异议理由", "答复")})
+    st.dataframe(shown, hide_index=True, width="stretch", key="lifecycle.objections", column_config=config)
 
     pending = queue[queue["status"] == objections.PENDING]
     if views.may(user, "objection.answer") and not pending.empty:

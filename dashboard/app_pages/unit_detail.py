@@ -104,14 +104,14 @@ if views.may(user, "objection.view", unit=code):
     if not filed.empty:
         filed = filed.assign(no=filed["id"].map(lambda i: f"#{i}"),
                              filed_text=filed["filed_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                             answer=filed["answer"].fillna(""),
                              answered=[("" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"))
                                        for v in filed["answered_at"]])
-        filed, config = ui.nullable_numbers(filed, ["points"])
-        st.dataframe(ui.table(filed, {"no": "编号", "item_name": "考评项", "reason": "异议理由", "filed_text": "提出时间",
-                                      "status_label": "状态", "answer": "答复", "points": "核定分值",
-                                      "answered": "答复时间"}),
-                     hide_index=True, width="stretch", key="detail.objections",
-                     column_config={"核定分值": config["points"]})
+        shown, config = ui.nullable_numbers(
+            ui.table(filed, {"no": "编号", "item_name": "考评项", "reason": "异议理由", "filed_text": "提出时间",
+                             "status_label": "状态", "answer": "答复", "points": "核定分值", "answered": "答复时间"}),
+            ["核定分值"])
+        st.dataframe(shown, hide_index=True, width="stretch", key="detail.objections", column_config=config)
 
 # -- sections and trend ----------------------------------------------------------------------
 left, right = st.columns(2)
