@@ -15,8 +15,8 @@ the hold-out files, keeps working as before). The office moves a quarter on:
 What each status allows (the guards other modules ask):
 - uploads (:func:`upload_problem`): a unit account only into 报送中; the office and checkers
   into 报送中 and 审核中; nobody into 公示中 or 已定稿 (close the 公示, or re-open, first);
-- 核定 (:func:`adjust_problem`): 报送中, 审核中, 公示中; never 已定稿 (or 未开放);
-- rollback (:func:`rollback_problem`): not of a batch that touches a 公示中 or 已定稿 quarter;
+- 核定 (:func:`adjust_problem_cur`): 报送中, 审核中, 公示中; never 已定稿 (or 未开放);
+- rollback (:func:`rollback_problem_cur`): not of a batch that touches a 公示中 or 已定稿 quarter;
 - what a unit sees (:func:`unit_scope`): its group's ranking of 已定稿 quarters (and of quarters
   the office never put under the lifecycle), its own provisional result during 公示中.
 
