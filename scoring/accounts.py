@@ -11,7 +11,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from . import permissions
+from . import permissions, sessions
 from .audit import record as _audit
 from .errors import InputError, KaopingError, NotFound, PermissionDenied
 from .labels import ROLE_LABELS as ROLES
@@ -228,7 +228,8 @@ def disable_user(store, actor: User, username: str) -> bool:
             if others == 0:
                 raise InputError("不能停用最后一个可用的政务公开办账号")
         cur.execute("UPDATE users SET disabled = true WHERE username = ?", [row[0]])
-        _audit(cur, actor, "user", row[0], "停用账号")
+        ended = sessions.revoke_all(cur, row[0], sessions.DISABLED)
+        _audit(cur, actor, "user", row[0], "停用账号" + (f",结束其{ended}个登录" if ended else ""))
         return True
 
     return store.write(write)
@@ -250,8 +251,42 @@ def enable_user(store, actor: User, username: str) -> bool:
     return store.write(write)
 
 
+def unlock_user(store, actor: User, username: str, *, now: datetime | None = None) -> bool:
+    """Lift a lock (five wrong passwords) before its fifteen minutes are up, and clear the failure
+    count (office only). False if the account was not locked and had no failures to clear."""
+    _require_manager(store, actor, "解除锁定")
+    now = now or datetime.now()
+
+    def write(cur):
+        row = _existing(cur, username)
+        locked = row[6] is not None and row[6] > now
+        if not locked and not (row[5] or 0):
+            return False
+        cur.execute("UPDATE users SET failed_count = 0, locked_until = NULL WHERE username = ?", [row[0]])
+        _audit(cur, actor, "user", row[0], "解除锁定" if locked else f"清除{row[5]}次密码错误记录", at=now)
+        return True
+
+    return store.write(write)
+
+
+def end_sessions(store, actor: User, username: str) -> int:
+    """End every login of an account now (office only; e.g. a lost or shared computer).
+    Returns how many ended; the account itself stays usable."""
+    _require_manager(store, actor, "结束登录")
+
+    def write(cur):
+        row = _existing(cur, username)
+        ended = sessions.revoke_all(cur, row[0], sessions.ENDED_BY_OFFICE)
+        if ended:
+            _audit(cur, actor, "user", row[0], f"结束其{ended}个登录")
+        return ended
+
+    return store.write(write)
+
+
 def reset_password(store, actor: User, username: str, new_password: str) -> None:
-    """Set a new password for someone (office only); clears the lock and failure count."""
+    """Set a new password for someone (office only); clears the lock and failure count and ends
+    every session of the account (whoever knew the old password is logged out)."""
     _require_manager(store, actor, "重置密码")
     row = _row(store, _norm_name(username))
     if row is None:
@@ -263,13 +298,18 @@ def reset_password(store, actor: User, username: str, new_password: str) -> None
         target = _existing(cur, row[0])
         cur.execute("UPDATE users SET pw_hash = ?, failed_count = 0, locked_until = NULL WHERE username = ?",
                     [pw_hash, target[0]])
-        _audit(cur, actor, "user", target[0], "重置密码")
+        ended = sessions.revoke_all(cur, target[0], sessions.PASSWORD_RESET)
+        _audit(cur, actor, "user", target[0], "重置密码" + (f",结束其{ended}个登录" if ended else ""))
 
     store.write(write)
 
 
-def change_password(store, user: User, old: str, new: str, *, now: datetime | None = None) -> None:
-    """Change one's own password; the old one is checked like a login (failures count)."""
+def change_password(store, user: User, old: str, new: str, *, now: datetime | None = None,
+                    keep: str | None = None) -> None:
+    """Change one's own password; the old one is checked like a login (failures count).
+
+    Every other session of the account ends (``keep``: the token of the session asking, which stays).
+    """
     require_active(store, user, "修改密码")
     _check(store, user.username, old, now, purpose="change")
     if _norm_pw(new) == _norm_pw(old):
@@ -279,7 +319,9 @@ def change_password(store, user: User, old: str, new: str, *, now: datetime | No
 
     def write(cur):
         cur.execute("UPDATE users SET pw_hash = ? WHERE username = ?", [pw_hash, user.username])
-        _audit(cur, user, "user", user.username, "修改本人密码", at=now)
+        ended = sessions.revoke_all(cur, user.username, sessions.PASSWORD_CHANGED, keep=keep, now=now)
+        _audit(cur, user, "user", user.username,
+               "修改本人密码" + (f",结束其他{ended}个登录" if ended else ""), at=now)
 
     store.write(write)
 

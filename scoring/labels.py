@@ -33,6 +33,7 @@ AUDIT_ACTIONS = {
     "login_failed": "登录失败",
     "locked": "账号锁定",
     "logout": "退出登录",
+    "session": "登录凭证",
     "upload": "上传数据",
     "rollback": "回滚批次",
     "adjust": "核定得分",

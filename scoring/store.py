@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS users (
     username VARCHAR PRIMARY KEY, pw_hash VARCHAR NOT NULL, role VARCHAR NOT NULL,
     unit_code VARCHAR, disabled BOOLEAN DEFAULT false, created_at TIMESTAMP,
     last_login TIMESTAMP, failed_count INTEGER DEFAULT 0, locked_until TIMESTAMP);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, role VARCHAR NOT NULL, unit_code VARCHAR,
+    created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP, revoked_reason VARCHAR);
 CREATE TABLE IF NOT EXISTS rectifications (
     rect_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, source VARCHAR,
     description VARCHAR, found_at DATE, deadline DATE, status VARCHAR, rectified_at DATE,
