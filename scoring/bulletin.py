@@ -66,7 +66,8 @@ def load_template(path=None) -> dict:
         raise InputError(f"通报模板不存在:{p}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"通报模板 {p} 格式错误:{exc}") from None
-    data["fonts"] = data.get("fonts") or {}
+    data["fonts"] = data.get("fonts") or {}                    # named in the document (default GB/T 9704's)
+    data["fallback_fonts"] = data.get("fallback_fonts") or {}  # where those are missing (default Noto CJK)
     data.setdefault("office", "政务公开办公室")
     data.setdefault("city", "")
     data.setdefault("title", "关于{period_label}全市政务公开工作考评情况的通报")
@@ -426,7 +427,7 @@ def build_document(store, d: BulletinData, charts: list[bytes], issued: date) ->
     from .docx_writer import Doc  # python-docx only when a document is written
 
     t = d.template
-    doc = Doc(t["fonts"], prose=_prose)
+    doc = Doc(t["fonts"], prose=_prose, fallbacks=t["fallback_fonts"])
     if t.get("header"):
         doc.para(t["header"], size=34, font="title", bold=True, color="C00000", align="center",
                  indent=False, before=6, after=12, line=48)
@@ -492,7 +493,8 @@ def write_bulletin(store, period: str, out_path, actor: User, template_path=None
 
 
 # =========================================================================================
-# 考评得分明细表 (xlsx): every unit × item of a period, one sheet per group
+# 考评得分明细表 (xlsx): every unit × item of a period, per group a long sheet (one row per
+# unit and item, with the reasons) and a matrix sheet (a row per unit, a column per item)
 # =========================================================================================
 SCORE_COLUMNS = ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
 
@@ -568,6 +570,60 @@ def _adjustment_notes(store, actor: User, period: str, rows: pd.DataFrame) -> li
             for p, r, a, at in zip(adj["points"], adj["reason"], adj["actor"], adj["adjusted_at"])]
 
 
+MATRIX_SUFFIX = "(矩阵)"
+
+
+def score_matrix_frames(store, period: str, actor: User, scores: engine.Scores | None = None) -> dict[str, pd.DataFrame]:
+    """One frame per group: a row per unit (rank order: 名次, 单位), a column per item of the
+    group's scheme in the scheme's order (``名称(满分)``; bonus items ``[加分]名称``, penalty items
+    ``[扣分]名称`` with the points they take away as a negative number), then 总分 and 等次.
+    A cell is the item's points; blank where the unit has no such item."""
+    require(actor, "bulletin")
+    period = periods.parse_period(period)
+    if scores is None:
+        scores = engine.score(store, [periods.previous(period), period])
+    ranked = ranked_history(scores)
+    units = ranked[ranked["period"] == period]
+    if units.empty:
+        raise InputError(f"{periods.label(period)}没有考评数据")
+    items = scores.items
+    items = items[items["period"] == period]
+    penalty = (items["kind"] == "penalty").to_numpy()
+    points = engine.round2(np.where(penalty, -items["points"].to_numpy(float), items["points"].to_numpy(float)))
+    items = items.assign(cell=points)
+    out = {}
+    for g in _group_order(units["group"], load_template()):
+        rows = units[units["group"] == g]
+        part = items[items["group"] == g]
+        columns = part.drop_duplicates("item_id")
+        labels = [f"[扣分]{n}" if k == "penalty" else f"[加分]{n}" if k == "bonus" else f"{n}({fmt(float(m))})"
+                  for n, k, m in zip(columns["name"], columns["kind"], columns["max"])]
+        seen: dict[str, int] = {}
+        for i, label in enumerate(labels):                 # two items of one name stay two columns
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] > 1:
+                labels[i] = f"{label}[{columns['item_id'].iloc[i]}]"
+        cells = (part.pivot_table(index="unit_code", columns="item_id", values="cell", aggfunc="first")
+                 .reindex(index=rows["unit_code"], columns=columns["item_id"]))
+        frame = pd.DataFrame({"名次": [rank_label(r, t) for r, t in zip(rows["rank"], rows["tied"])],
+                              "单位": rows["unit_name"].to_numpy()})
+        frame = pd.concat([frame, pd.DataFrame(cells.to_numpy(), columns=labels)], axis=1)
+        frame["总分"] = rows["total"].to_numpy()
+        frame["等次"] = [gr + ("(否决)" if isinstance(v, str) else "") for gr, v in zip(rows["grade"], rows["veto"])]
+        out[g] = frame
+    return out
+
+
 def score_table_xlsx(store, period: str, actor: User) -> bytes:
-    """考评得分明细表 as an Excel workbook (office only)."""
-    return to_xlsx_bytes(score_table_frames(store, period, actor))
+    """考评得分明细表 as an Excel workbook (office only): per group, the long sheet (every unit's
+    items with points, lost points and the reason) and beside it the unit × item matrix."""
+    require(actor, "bulletin")
+    period = periods.parse_period(period)
+    scores = engine.score(store, [periods.previous(period), period])
+    long = score_table_frames(store, period, actor, scores)
+    matrix = score_matrix_frames(store, period, actor, scores)
+    sheets = {}
+    for g, frame in long.items():
+        sheets[g] = frame
+        sheets[g + MATRIX_SUFFIX] = matrix[g]
+    return to_xlsx_bytes(sheets)

@@ -1,6 +1,13 @@
-"""A Word document in the shape of a Chinese official document (公文): A4, 仿宋-style body at
-16 pt on a 28 pt grid, East Asian fonts set explicitly, tables, pictures, page numbers and a
-landscape section. It knows nothing about scores; :mod:`scoring.bulletin` says what to write.
+"""A Word document in the shape of a Chinese official document (公文, GB/T 9704-2012): A4 with
+margins 上37mm 下35mm 左28mm 右26mm; 标题 方正小标宋简体 2号, 正文 仿宋_GB2312 3号 on a 28 pt grid,
+一级标题 黑体, 二级标题 楷体_GB2312, 页码 4号宋体; East Asian fonts set explicitly; tables, pictures,
+page numbers and a landscape section. It knows nothing about scores; :mod:`scoring.bulletin` says
+what to write.
+
+The document names the official fonts, so Word on an office PC that has them uses them. Each one
+is declared in the font table with a fallback (``w:altName``, ECMA-376 §17.8.3.1: the family to
+use when the named one is missing): Noto CJK, which renders the document on this server
+(Debian ``fonts-noto-cjk``) and anywhere the official fonts are not installed.
 """
 from __future__ import annotations
 
@@ -14,10 +21,17 @@ from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
-from docx.shared import Cm, Pt, RGBColor
+from docx.shared import Cm, Mm, Pt, RGBColor
 
-DEFAULT_FONTS = {"title": "Noto Serif CJK SC", "body": "Noto Serif CJK SC",
-                 "heading": "Noto Sans CJK SC", "latin": "Times New Roman"}
+# role -> the font GB/T 9704 names for it
+DEFAULT_FONTS = {"title": "方正小标宋简体", "body": "仿宋_GB2312", "heading": "黑体", "heading2": "楷体_GB2312",
+                 "page_number": "宋体", "latin": "Times New Roman"}
+# role -> what renders it where the named font is missing
+DEFAULT_FALLBACKS = {"title": "Noto Serif CJK SC", "body": "Noto Serif CJK SC", "heading": "Noto Sans CJK SC",
+                     "heading2": "Noto Serif CJK SC", "page_number": "Noto Serif CJK SC",
+                     "latin": "Times New Roman"}
+# GB/T 9704-2012 5.2.1: 天头 37 mm, 订口 28 mm; the type area 156 × 225 mm leaves 35 mm and 26 mm
+MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
 
 ALIGN = {"center": WD_ALIGN_PARAGRAPH.CENTER, "right": WD_ALIGN_PARAGRAPH.RIGHT,
          "left": WD_ALIGN_PARAGRAPH.LEFT, "justify": WD_ALIGN_PARAGRAPH.JUSTIFY}
@@ -55,18 +69,21 @@ _AFTER_TC_SHD = ("w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAl
 
 
 class Doc:
-    """One document being written. ``fonts`` maps title/body/heading/latin to font names;
+    """One document being written. ``fonts`` maps the roles title/body/heading/heading2/page_number/
+    latin to the font names the document gives (default: GB/T 9704's); ``fallbacks`` maps the same
+    roles to the fonts that stand in where those are missing (default: Noto CJK);
     ``prose`` turns every text into what is written (the 通报 uses it for full-width punctuation).
     Every text is made XML-safe last, whatever ``prose`` did."""
 
-    def __init__(self, fonts: dict | None = None, prose=None):
+    def __init__(self, fonts: dict | None = None, prose=None, fallbacks: dict | None = None):
         self.fonts = {**DEFAULT_FONTS, **(fonts or {})}
+        self.fallbacks = {**DEFAULT_FALLBACKS, **(fallbacks or {})}
         self.prose = prose or (lambda text: text)
         self.doc = Document()
         sec = self.doc.sections[0]
         sec.page_width, sec.page_height = Cm(21), Cm(29.7)
-        sec.top_margin, sec.bottom_margin = Cm(3.7), Cm(3.0)
-        sec.left_margin, sec.right_margin = Cm(2.8), Cm(2.6)
+        sec.top_margin, sec.bottom_margin = Mm(MARGINS_MM["top"]), Mm(MARGINS_MM["bottom"])
+        sec.left_margin, sec.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
         sec.footer_distance = Cm(1.8)
         styles = self.doc.styles
         normal = styles["Normal"]
@@ -76,31 +93,32 @@ class Doc:
         pf = normal.paragraph_format
         pf.space_before, pf.space_after = Pt(0), Pt(0)
         pf.line_spacing = Pt(28)
-        for name in ("Heading 1", "Heading 2", "Title", "Table Grid"):
+        for name, role in (("Heading 1", "heading"), ("Heading 2", "heading2"), ("Title", "title"),
+                           ("Table Grid", "body")):
             try:
                 st = styles[name]
             except KeyError:
                 continue
-            _set_rfonts(st.element.get_or_add_rPr(), self.fonts["heading"], self.fonts["latin"])
+            _set_rfonts(st.element.get_or_add_rPr(), self.fonts[role], self.fonts["latin"])
         self._register_fonts()
         self._page_number(sec)
 
     def _register_fonts(self) -> None:
-        """fontTable entries with GB2312 charset and a Windows alternative, for Word's substitution."""
+        """fontTable entries with the GB2312 charset and the fallback as ``w:altName``, for substitution."""
         part = next((rel.target_part for rel in self.doc.part.rels.values()
                      if rel.reltype.endswith("/fontTable")), None)
         if part is None or not hasattr(part, "blob"):
             return
         xml = part.blob.decode("utf-8")
-        alt = {"serif": "宋体", "sans": "黑体"}
         entries = {}
-        for role in ("title", "body", "heading"):
-            name = self.fonts[role]
+        for role in ("title", "body", "heading", "heading2", "page_number"):
+            name, alt = self.fonts[role], self.fallbacks[role]
             if f"w:name={quoteattr(name)}" in xml or name in entries:
                 continue
-            kind = "sans" if "Sans" in name or "黑" in name else "serif"
-            entries[name] = (f'<w:font w:name={quoteattr(name)}><w:altName w:val="{alt[kind]}"/>'
-                             f'<w:charset w:val="86"/><w:family w:val="{"swiss" if kind == "sans" else "roman"}"/>'
+            sans = "Sans" in name or "黑" in name or "Sans" in alt
+            alt_xml = f"<w:altName w:val={quoteattr(alt)}/>" if alt and alt != name else ""
+            entries[name] = (f'<w:font w:name={quoteattr(name)}>{alt_xml}'
+                             f'<w:charset w:val="86"/><w:family w:val="{"swiss" if sans else "roman"}"/>'
                              '<w:pitch w:val="variable"/></w:font>')
         if entries:
             part._blob = xml.replace("</w:fonts>", "".join(entries.values()) + "</w:fonts>").encode("utf-8")
@@ -109,14 +127,14 @@ class Doc:
         """— 1 — centred in the footer, as 公文 number their pages."""
         p = section.footer.paragraphs[0]
         p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        self.run(p, "— ", size=14)
+        self.run(p, "— ", size=14, font="page_number")
         fld = parse_xml(f'<w:fldSimple {nsdecls("w")} w:instr="PAGE"><w:r><w:t>1</w:t></w:r></w:fldSimple>')
         p._p.append(fld)
         for r in fld.iter(qn("w:r")):
             rpr = r.get_or_add_rPr()
-            _set_rfonts(rpr, self.fonts["body"], self.fonts["latin"])
+            _set_rfonts(rpr, self.fonts["page_number"], self.fonts["latin"])
             rpr.append(parse_xml(f'<w:sz {nsdecls("w")} w:val="28"/>'))
-        self.run(p, " —", size=14)
+        self.run(p, " —", size=14, font="page_number")
 
     # -- text ------------------------------------------------------------------------------
     def run(self, p, text, *, size=16, font="body", bold=False, color=None):
@@ -147,14 +165,14 @@ class Doc:
         return p
 
     def heading(self, text, level=1):
-        """一、 in 黑体; (一) in body font bold. Real headings (outline levels), styled by hand."""
+        """一、 in 黑体, (一) in 楷体_GB2312, both 3号. Real headings (outline levels), styled by hand."""
         p = self.doc.add_paragraph(style="Heading 1" if level == 1 else "Heading 2")
         pf = p.paragraph_format
         pf.first_line_indent = Pt(32)
         pf.space_before, pf.space_after = Pt(6 if level == 1 else 0), Pt(0)
         pf.line_spacing = Pt(28)
         pf.keep_with_next = True
-        self.run(p, text, size=16, font="heading" if level == 1 else "body", bold=level != 1, color="000000")
+        self.run(p, text, size=16, font="heading" if level == 1 else "heading2", color="000000")
         return p
 
     def lead_para(self, lead: str, text: str):

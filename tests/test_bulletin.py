@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 from docx import Document
+from docx.oxml.ns import qn
 
 from scoring import demo, engine
 from scoring.adjustments import adjust
-from scoring.bulletin import ChartError, bulletin_bytes, score_table_frames, score_table_xlsx
+from scoring.bulletin import ChartError, bulletin_bytes, score_matrix_frames, score_table_frames, score_table_xlsx
 from scoring.docx_writer import Doc, xml_safe
 from scoring.errors import PermissionDenied
 from scoring.permissions import SYSTEM as OFFICE, User
@@ -146,17 +147,82 @@ def test_structure_title_headings_and_two_charts(document):
         assert fw(req["title"]) in body and fw(req["text"]) in body
 
 
-def test_east_asian_fonts_are_set(world):
+def _parts(data_or_path) -> dict[str, str]:
     import zipfile
 
-    with zipfile.ZipFile(world["docx"]) as z:
-        styles = z.read("word/styles.xml").decode("utf-8")
-        body = z.read("word/document.xml").decode("utf-8")
-        fonts = z.read("word/fontTable.xml").decode("utf-8")
-    assert 'w:eastAsia="Noto Serif CJK SC"' in styles
-    assert body.count('w:eastAsia="Noto Sans CJK SC"') >= 4      # the headings
-    assert body.count('w:eastAsia="Noto Serif CJK SC"') > 100    # body text and table cells
-    assert 'w:name="Noto Serif CJK SC"' in fonts and 'w:charset w:val="86"' in fonts
+    src = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
+    with zipfile.ZipFile(src) as z:
+        return {n: z.read(f"word/{n}.xml").decode("utf-8") for n in ("styles", "document", "fontTable", "footer1")}
+
+
+def test_east_asian_fonts_are_set(world):
+    from scoring.bulletin import load_template
+    from scoring.docx_writer import DEFAULT_FALLBACKS, DEFAULT_FONTS
+
+    t = load_template()
+    named, fallback = {**DEFAULT_FONTS, **t["fonts"]}, {**DEFAULT_FALLBACKS, **t["fallback_fonts"]}
+    xml = _parts(world["docx"])
+    body = xml["document"]
+    assert f'w:eastAsia="{named["body"]}"' in xml["styles"]
+    assert body.count(f'w:eastAsia="{named["heading"]}"') >= 4      # the headings
+    assert body.count(f'w:eastAsia="{named["body"]}"') > 100        # body text and table cells
+    assert f'w:name="{named["body"]}"' in xml["fontTable"] and 'w:charset w:val="86"' in xml["fontTable"]
+    if named["body"] != fallback["body"]:
+        assert f'<w:altName w:val="{fallback["body"]}"/>' in xml["fontTable"]
+
+
+OFFICIAL = {"title": "方正小标宋简体", "body": "仿宋_GB2312", "heading": "黑体", "heading2": "楷体_GB2312"}
+
+
+def test_a_document_names_the_official_fonts_with_noto_as_fallback_and_gbt9704_margins():
+    doc = Doc()
+    doc.para("关于2025年第三季度全市政务公开工作考评情况的通报", size=22, font="title", bold=True)
+    doc.heading("一、总体情况")
+    doc.heading("(一)考评结果", 2)
+    doc.para("正文。")
+    back = Document(io.BytesIO(doc.bytes()))
+    sec = back.sections[0]
+    assert [round(m.mm) for m in (sec.top_margin, sec.bottom_margin, sec.left_margin, sec.right_margin)] == \
+        [37, 35, 28, 26]
+    runs = [p.runs[0] for p in back.paragraphs]
+    east = [r._element.rPr.rFonts.get(qn("w:eastAsia")) for r in runs]
+    assert east == [OFFICIAL["title"], OFFICIAL["heading"], OFFICIAL["heading2"], OFFICIAL["body"]]
+    assert [r.font.size.pt for r in runs] == [22, 16, 16, 16]            # 2号, 3号
+    assert runs[0].font.name == "Times New Roman"                       # Latin letters and digits
+    xml = _parts(doc.bytes())
+    assert 'w:eastAsia="仿宋_GB2312"' in xml["styles"]                    # the Normal style
+    assert 'w:eastAsia="宋体"' in xml["footer1"]                          # 页码 4号宋体
+    fonts = xml["fontTable"]
+    for role, name in OFFICIAL.items():
+        fallback = "Noto Sans CJK SC" if role == "heading" else "Noto Serif CJK SC"
+        assert re.search(f'<w:font w:name="{name}"><w:altName w:val="{fallback}"/><w:charset w:val="86"/>', fonts), name
+
+
+def test_the_bulletin_of_a_template_without_fonts_names_the_official_ones(world, tmp_path):
+    from datetime import date
+
+    from scoring.bulletin import build_document, collect, load_template
+
+    template = yaml.safe_load((ROOT / "data" / "bulletin.yaml").read_text(encoding="utf-8"))
+    template.pop("fonts", None)
+    path = tmp_path / "bulletin.yaml"
+    path.write_text(yaml.safe_dump(template, allow_unicode=True), encoding="utf-8")
+    t = load_template(path)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (90, 43), "white").save(buf, "PNG")            # stand-ins for the two charts
+    png = buf.getvalue()
+    data = build_document(world["store"], collect(world["store"], PERIOD, t), [png, png], date(2025, 10, 15))
+    doc = Document(io.BytesIO(data))
+    assert [round(doc.sections[0].top_margin.mm), round(doc.sections[0].bottom_margin.mm)] == [37, 35]
+    east = {p.text: p.runs[0]._element.rPr.rFonts.get(qn("w:eastAsia")) for p in doc.paragraphs
+            if p.runs and p.runs[0]._element.rPr is not None}
+    assert east["关于2025年第三季度全市政务公开工作考评情况的通报"] == OFFICIAL["title"]
+    assert east["一、总体情况"] == OFFICIAL["heading"]
+    assert any(v == OFFICIAL["heading2"] and k.startswith("（一）") for k, v in east.items())
+    assert list(east.values()).count(OFFICIAL["body"]) > 10
+    assert '<w:altName w:val="Noto Serif CJK SC"/>' in _parts(data)["fontTable"]
 
 
 def test_result_tables_equal_the_library_ranking(world, document):
@@ -219,9 +285,10 @@ def test_overview_and_problems_name_the_right_units(world, document):
 def test_score_table_xlsx(world):
     store, rk = world["store"], world["ranking"]
     wb = openpyxl.load_workbook(io.BytesIO(score_table_xlsx(store, PERIOD, OFFICE)))
-    assert wb.sheetnames == ["县区", "市直部门", "乡镇街道", "公共企事业单位"]
+    groups = ["县区", "市直部门", "乡镇街道", "公共企事业单位"]
+    assert wb.sheetnames == [name for g in groups for name in (g, g + "(矩阵)")]   # each long sheet, its matrix beside
     totals, evil_cells = {}, []
-    for ws in wb.worksheets:
+    for ws in (wb[g] for g in groups):
         assert [c.value for c in ws[1]] == ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
         assert ws.freeze_panes == "A2"
         for unit, item, max_, pts, lost, reason, verified in ws.iter_rows(min_row=2, values_only=True):
@@ -245,7 +312,7 @@ def test_score_table_xlsx(world):
 
 def test_office_only(world):
     unit = User("u1", "unit", world["veto"])
-    for fn in (bulletin_bytes, score_table_xlsx, score_table_frames):
+    for fn in (bulletin_bytes, score_table_xlsx, score_table_frames, score_matrix_frames):
         with pytest.raises(PermissionDenied):
             fn(world["store"], PERIOD, unit)
 
@@ -281,3 +348,30 @@ def test_score_table_rows_are_the_engines_explanation(world):
     adjusted = sheet[sheet["核定情况"].str.startswith("核定为")]
     assert len(adjusted) == 1
     assert adjusted.iloc[0]["核定情况"].startswith(f"核定为1.5分;理由:现场检查发现栏目维护不到位;核定人:{OFFICE.username};")
+
+
+def test_score_table_has_a_unit_by_item_matrix_per_group(world):
+    store, rk = world["store"], world["ranking"]
+    wb = openpyxl.load_workbook(io.BytesIO(score_table_xlsx(store, PERIOD, OFFICE)))
+    scores = engine.score(store, [PREV, PERIOD])
+    for group in ["县区", "市直部门", "乡镇街道", "公共企事业单位"]:
+        ws = wb[group + "(矩阵)"]
+        rows = list(ws.iter_rows(values_only=True))
+        header, body = list(rows[0]), rows[1:]
+        assert header[:2] == ["名次", "单位"] and header[-2:] == ["总分", "等次"]
+        mine = rk[rk["group"] == group]
+        assert [r[1] for r in body] == [as_xlsx(n) for n in mine["unit_name"]]          # rank order
+        assert [r[-2] for r in body] == mine["total"].tolist()
+        # every cell is the engine's points of that item (penalties negative), in the scheme's order
+        for r, code in zip(body[:3], mine["unit_code"]):
+            items = scores.explain(code, PERIOD)["items"]
+            assert len(header) == 4 + len(items)
+            for label, it, cell in zip(header[2:-2], items, r[2:-2]):
+                assert it["name"] in label
+                assert cell == pytest.approx(it["points"], abs=0.005)
+        assert any(label.endswith(")") and "(" in label for label in header[2:-2])       # 名称(满分)
+    veto_row = next(r for r in wb["市直部门(矩阵)"].iter_rows(values_only=True) if r[-1] and "否决" in str(r[-1]))
+    assert veto_row[1] == rk.loc[rk["unit_code"] == world["veto"], "unit_name"].iloc[0]
+    assert next(iter(score_matrix_frames(store, PERIOD, OFFICE, scores).values())).columns[0] == "名次"
+    with pytest.raises(PermissionDenied):
+        score_matrix_frames(store, PERIOD, User("u1", "unit", world["veto"]))
