@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import engine, periods
+from . import engine, lifecycle, periods
 from .errors import InputError
 from .permissions import SYSTEM
 from .schemes import Indicator, Scheme, parse_scheme
@@ -510,12 +510,13 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
         n_rows[who] += ingest(store, data, name, uploader[who]).rows
     _seed_manual_points(store, list(schemes.values()))
     store.write(seed_demo_rectifications)
+    lifecycle_note = lifecycle.seed_demo(store)      # the past published, the latest quarter on 公示
     store.write(lambda cur: audit.record(cur, SYSTEM, "init", store.path, "载入演示数据"))
     latest = engine.latest_period(store)
     names = "、".join(a[0] for a in accounts_made)
     return (f"演示数据已载入 {store.path}:{len(schemes)}个考评表,{len(units)}个单位,"
             f"{n_rows['unit']}行单位填报数据、{n_rows['checker']}行第三方检测数据"
-            f"(最新季度 {latest});演示账号:{names}")
+            f"(最新季度 {latest});{lifecycle_note};演示账号:{names}")
 
 
 def _seed_manual_points(store, schemes: list[Scheme]) -> None:
