@@ -449,9 +449,7 @@ def test_checks_page(demo_db, monkeypatch):
     from tests.dashboard_support import APP
 
     monkeypatch.setenv("KAOPING_DB", str(demo_db))
-    entry = ("checks", "核查清单", ":material/fact_check:", ("anomalies.view",))
-    if not any(p[0] == "checks" for p in nav.OFFICE_ONLY):      # until the page is in the navigation
-        monkeypatch.setattr(nav, "OFFICE_ONLY", [*nav.OFFICE_ONLY, entry])
+    assert "checks" in nav.pages_for(accounts.User("office", "office"))
     with Store(demo_db) as s:
         latest = max(periods_of(s))
         expected = analytics.anomalies(s, CLI_OFFICE, latest)
@@ -480,3 +478,28 @@ def test_method_is_documented():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "名次稳健性" in text and "±25%" in text and "±20%" in text
     assert periods.parse_period("2025Q3") == "2025Q3"
+
+
+def test_unit_detail_explains_the_rank_and_simulates_fixes(demo_db, monkeypatch):
+    """单位详情: why the rank moved, the rank's interval, where to gain, and the what-if simulator."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP
+
+    monkeypatch.setenv("KAOPING_DB", str(demo_db))
+    with Store(demo_db) as s:
+        gains = analytics.where_to_gain(s, CLI_OFFICE, "XQ01", "2025Q3")
+        best = gains[gains["kind"] != "veto"].iloc[0]
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user"] = accounts.User("office", "office")
+    at.session_state["detail.unit"], at.session_state["detail.period"] = "XQ01", "2025Q3"
+    at.run()
+    at.switch_page("app_pages/unit_detail.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = "\n".join(str(c.value) for c in at.caption) + "\n".join(str(m.value) for m in at.markdown)
+    assert "提分空间" in shown and "名次" in shown
+    picker = next(m for m in at.multiselect if m.key.startswith("detail.whatif"))
+    picker.set_value([best["item_id"]]).run()
+    assert not at.exception and not at.error
+    said = [x.value for x in at.success]
+    assert any(f"总分 {best['total']:.2f}(+{best['gain']:.2f})" in v for v in said), said

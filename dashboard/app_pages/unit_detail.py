@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, ui
-from scoring import lifecycle, objections, periods, ranking, views
+from scoring import analytics, lifecycle, objections, periods, ranking, views
 
 user = state.user()
 st.title("单位详情")
@@ -70,6 +70,37 @@ shown = items[(items["lost"] > 1e-9) | (items["kind"] != "item") | (items["statu
 table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": "得分", "max": "满分", "lost": "失分",
                          "status_label": "状态", "explanation": "说明", "source_text": "数据来源"})
 st.table(ui.styled(ui.plain_cells(table), grade_col=None).hide(axis="index"))  # a table wraps long explanations
+
+# -- why the rank moved, how sure it is, where to gain ----------------------------------------------
+st.subheader("名次分析")
+moved = ui.action(analytics.attribution, state.store(), user, code, period, scores=state.scores()) \
+    if not pd.isna(rank_change) else None
+if moved is not None:
+    st.caption(ui.plain(moved["text"]))
+    parts = pd.DataFrame(moved["parts"])
+    st.dataframe(ui.table(parts[parts["change"].abs() > 1e-9],
+                          {"name": "部分", "previous": "上季度", "current": "本季度", "change": "变化"}),
+                 hide_index=True, width="stretch", key="detail.attribution")
+robust = ui.action(analytics.robustness, state.store(), user, period, report["group"], scores=state.scores())
+if robust is not None and not robust.empty and code in set(robust["unit_code"]):
+    st.caption(ui.plain(analytics.unit_sentence(robust, code)))
+
+gains = ui.action(analytics.where_to_gain, state.store(), user, code, period, scores=state.scores())
+if gains is not None and not gains.empty:
+    st.markdown("**提分空间**(各项补足满分后总分能提高多少,已计入部分上限和不适用折算;扣分项和否决项按其代价列出)")
+    shown_gains, config = ui.nullable_numbers(ui.table(gains, {"name": "考评项目", "section": "部分", "points": "得分",
+                                                               "max": "满分", "gain": "可提高", "total": "补足后总分"}),
+                                              ["得分", "满分"])
+    st.dataframe(shown_gains, hide_index=True, width="stretch", key="detail.gains", column_config=config)
+    options = gains.loc[gains["kind"] != "veto", "item_id"].tolist()
+    names_of = dict(zip(gains["item_id"], gains["name"]))
+    picked = st.multiselect("模拟:补足以下项目", options, format_func=names_of.get, key=f"detail.whatif.{code}.{period}",
+                            placeholder="选择要补足的项目")
+    if picked:
+        sim = ui.action(analytics.whatif, state.store(), user, code, period, picked, scores=state.scores())
+        if sim is not None:
+            st.success(f"补足{len(picked)}项后:总分 {sim['total']:.2f}(+{sim['gain']:.2f}),"
+                       f"组内第{sim['rank']}名,{sim['grade']}(其他单位得分不变)")
 
 # -- 异议 during 公示 ----------------------------------------------------------------------------
 if views.may(user, "objection.view", unit=code):
