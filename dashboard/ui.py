@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pandas as pd
 import streamlit as st
 
-from scoring import accounts
+from scoring import accounts, views
 from scoring.errors import KaopingError, Problems
 from scoring.labels import GRADE_BG, GRADE_COLORS
 
@@ -99,8 +99,34 @@ def demo_banner() -> None:
 
 
 def demo_accounts_table() -> None:
-    rows = accounts.demo_accounts(state.store())
+    rows = [(name, pw, _demo_description(name, text)) for name, pw, text in accounts.demo_accounts(state.store())]
     st.table(plain_cells(pd.DataFrame(rows, columns=["用户名", "密码", "说明"])).style.hide(axis="index"))
+
+
+def _demo_description(name: str, text: str) -> str:
+    """A unit demo account as what it is: one unit account, for the unit's head and its clerk
+    (the library says "<group>单位负责人", which reads 公共企事业单位单位负责人 for that group)."""
+    group = dict((n, g) for g, n in accounts.DEMO_GROUPS).get(name)
+    lead = f"{group}单位负责人" if group else None
+    if not lead or not text.startswith(lead):
+        return text
+    return f"单位账号({group},负责人和填报员共用)" + text[len(lead):]
+
+
+def ordered_groups(store, user, present) -> list[str]:
+    """``present`` groups in the library's order (the registry's, as the office's own tables list
+    them; not by code point), any others after them."""
+    present = list(dict.fromkeys(g for g in present if isinstance(g, str)))
+    order = views.groups(store, user) if views.may(user, "ranking.view") else []
+    return [g for g in order if g in present] + [g for g in present if g not in order]
+
+
+def schemes_in_group_order(store, user, loaded: list) -> list:
+    """Schemes in the order of their groups (``ordered_groups``), then by period."""
+    order = ordered_groups(store, user, [g for s in loaded for g in s.groups])
+    rank = {g: i for i, g in enumerate(order)}
+    return sorted(loaded, key=lambda s: (min((rank.get(g, len(rank)) for g in s.groups), default=len(rank)),
+                                         s.period_from, s.id))
 
 
 @contextmanager
@@ -148,3 +174,100 @@ def nullable_numbers(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame
     for c in columns:
         df[c] = [("—" if pd.isna(v) else f"{float(v):.2f}") for v in df[c]]
     return df, {c: st.column_config.TextColumn(c, alignment="right") for c in columns}
+
+
+# -- Streamlit's own English ---------------------------------------------------------------
+# Streamlit 1.67 has no setting for the language of its widgets. These words are put into Chinese
+# in the browser (text and tooltips, as they appear); what cannot be reached this way (the word
+# "empty" a grid draws on its canvas, menus drawn by the grid) is listed in README.
+ZH = {
+    "Upload": "上传文件", "Upload directories": "上传文件夹", "Browse files": "选择文件",
+    "Drag and drop file here": "将文件拖到此处", "Drag and drop files here": "将文件拖到此处",
+    "No results": "无匹配项", "No options to select": "无可选项", "No options to select.": "无可选项",
+    "Choose an option": "请选择", "Choose options": "请选择",
+    "Clear all": "全部清除", "Clear value": "清除", "Select all": "全选",
+    "Search": "搜索", "Show/hide columns": "显示/隐藏列", "Download as CSV": "下载为 CSV",
+    "Fullscreen": "全屏", "Close fullscreen": "退出全屏", "Close Search": "关闭搜索",
+    "Next Result": "下一个", "Previous Result": "上一个", "Clear selection": "清除选择",
+    "Sort ascending": "升序", "Sort descending": "降序", "Hide column": "隐藏列", "Pin column": "固定列",
+    "Unpin column": "取消固定", "Autosize": "自动列宽", "Format": "格式", "Copy column name": "复制列名",
+    "Running...": "运行中…", "Stop": "停止", "Add files": "添加文件", "Type to search": "输入关键字搜索",
+}
+_ZH_SCRIPT = """<script>
+(() => {
+  if (window.__kaopingZh) return;
+  window.__kaopingZh = true;
+  const ZH = %s;
+  const exts = /^\u2022 [A-Z0-9.]+(, [A-Z0-9.]+)*$/;      // the upload box's file types
+  const perFile = /^\\s*(\\d+(?:\\.\\d+)?\\s*[KMG]?B) per file\\s*$/;
+  const found = /^(?:(\\d+) of )?(?:over (1000)|(\\d+) results?)$/;   // the grid's search: "2 of 5 results"
+  const fix = (text) => {
+    const t = text.trim();
+    if (Object.prototype.hasOwnProperty.call(ZH, t)) return text.replace(t, ZH[t]);
+    const f = t.match(found);
+    if (f) return text.replace(t, (f[1] ? `第${f[1]}条,` : "") + (f[2] ? "超过1000条" : `共${f[3]}条`));
+    const m = t.match(perFile);
+    if (m) return text.replace(t, "单个文件不超过" + m[1].replace(/\\s+/g, ""));
+    if (exts.test(t)) return text.replace(t, "\u00b7 " + t.slice(2).replace(/, /g, "\u3001"));
+    return text;
+  };
+  const walk = (root) => {
+    if (root.nodeType === 3) {
+      const v = fix(root.nodeValue);
+      if (v !== root.nodeValue) root.nodeValue = v;
+      return;
+    }
+    if (root.nodeType !== 1) return;
+    for (const a of ["aria-label", "title", "placeholder"]) {
+      const v = root.getAttribute(a);
+      if (v) { const f = fix(v); if (f !== v) root.setAttribute(a, f); }
+    }
+    const it = document.createTreeWalker(root, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+    let n;
+    while ((n = it.nextNode())) {
+      if (n.nodeType === 3) {
+        const v = fix(n.nodeValue);
+        if (v !== n.nodeValue) n.nodeValue = v;
+      } else {
+        for (const a of ["aria-label", "title", "placeholder"]) {
+          const v = n.getAttribute(a);
+          if (v) { const f = fix(v); if (f !== v) n.setAttribute(a, f); }
+        }
+      }
+    }
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "childList") r.addedNodes.forEach(walk);
+      else walk(r.target);
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true,
+                             attributes: true, attributeFilter: ["aria-label", "title", "placeholder"]});
+  walk(document.body);
+})();
+</script>"""
+
+
+def browser_scripts(extra: str | None = None) -> None:
+    """The page scripts of the app (our own text, no user text): Streamlit's English in Chinese,
+    and ``extra`` (the login cookie's one-time hand-over) when there is one."""
+    import json
+
+    st.html(_ZH_SCRIPT % json.dumps(ZH, ensure_ascii=False), unsafe_allow_javascript=True, width="content")
+    if extra:
+        st.html(extra, unsafe_allow_javascript=True, width="content")
+
+
+def change_password_form(user) -> None:
+    """修改密码, for every logged-in user (the library checks the old password like a login)."""
+    with st.expander("修改密码", expanded=False):
+        with st.form("account.password", clear_on_submit=True, border=False):
+            old = st.text_input("原密码", type="password")          # no keys: never kept in session state
+            new = st.text_input(f"新密码(至少{accounts.MIN_PASSWORD_LEN}个字符)", type="password")
+            again = st.text_input("再次输入新密码", type="password")
+            submitted = st.form_submit_button("修改")
+        if submitted:
+            if new != again:
+                st.error("两次输入的新密码不一致")
+            elif action(lambda: accounts.change_password(state.store(), user, old, new, keep=state.token()) or True):
+                st.success("密码已修改;其他设备上的登录已退出。")
