@@ -9,6 +9,7 @@ from scoring.labels import GRADE_COLORS, GRADE_ORDER  # noqa: E402 - the one pal
 MAIN = "#1f4e79"
 MEAN = "#7f8c8d"
 BEST = "#2e7d32"
+OWN = "#d35400"          # a unit user's own unit, wherever it is marked
 FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, sans-serif"
 
 
@@ -83,8 +84,9 @@ def section_compare(df: pd.DataFrame) -> go.Figure:
     return _layout(fig, title)
 
 
-def group_trend(trend: pd.DataFrame) -> go.Figure:
-    """Group mean and median over quarters with the min–max band (``reports.group_trend``, one group)."""
+def group_trend(trend: pd.DataFrame, own: pd.DataFrame | None = None, own_name: str = "本单位") -> go.Figure:
+    """Group mean and median over quarters with the min–max band (``reports.group_trend``, one group);
+    ``own`` (period, total): a unit user's own totals, drawn on top."""
     title = "组内得分走势(平均、中位数、最低—最高)"
     if trend.empty:
         return _empty(title)
@@ -101,22 +103,56 @@ def group_trend(trend: pd.DataFrame) -> go.Figure:
                     hovertemplate="%{x} 中位数 %{y:.2f}<extra></extra>")
     fig.add_scatter(x=x, y=trend["mean"], mode="lines+markers", name="平均", line=dict(color=MAIN, width=3),
                     hovertemplate="%{x} 平均 %{y:.2f}<extra></extra>")
-    fig.update_xaxes(type="category")
+    if own is not None and not own.empty:
+        own = own[own["period"].isin(x)]
+        fig.add_scatter(x=own["period"].tolist(), y=own["total"], mode="lines+markers", name=own_name,
+                        line=dict(color=OWN, width=3), marker=dict(symbol="star", size=12),
+                        hovertemplate=f"%{{x}} {own_name} %{{y:.2f}}<extra></extra>")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x)
     fig.update_yaxes(title="总分")
-    return _layout(fig, title)
+    # six series: the legend goes under the plot, where it does not cover the title
+    return _layout(fig, title, height=400).update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0))
 
 
-def total_distribution(ranked_group: pd.DataFrame) -> go.Figure:
-    """Box plot of the totals of one group per quarter."""
+def total_distribution(ranked_group: pd.DataFrame, own_code: str | None = None) -> go.Figure:
+    """Box plot of the totals of one group per quarter; ``own_code``: that unit marked in each quarter."""
     title = "各季度得分分布"
     if ranked_group.empty:
         return _empty(title)
     fig = go.Figure()
     for period, part in ranked_group.groupby("period", sort=True):
         fig.add_box(y=part["total"], name=str(period), marker_color=MAIN, boxpoints="outliers",
-                    text=part["unit_name"], hovertemplate="%{text} %{y:.2f}<extra></extra>")
+                    text=part["unit_name"], hovertemplate="%{text} %{y:.2f}<extra></extra>", showlegend=False)
+    mine = ranked_group[ranked_group["unit_code"] == own_code] if own_code else ranked_group.iloc[0:0]
+    if not mine.empty:
+        mine = mine.sort_values("period")
+        fig.add_scatter(x=mine["period"].astype(str).tolist(), y=mine["total"], mode="markers", name="本单位",
+                        marker=dict(symbol="star", size=14, color=OWN, line=dict(color="white", width=1)),
+                        hovertemplate="%{x} 本单位 %{y:.2f}<extra></extra>")
     fig.update_xaxes(type="category")
     fig.update_yaxes(title="总分")
+    return _layout(fig, title, showlegend=not mine.empty)
+
+
+def quarter_totals(rows: pd.DataFrame, own_code: str | None = None) -> go.Figure:
+    """One quarter of one group: how many units scored in each 5-point band, the group mean, and
+    ``own_code``'s total marked (no unit names: what a unit may see of its peers)."""
+    title = "本季度组内得分分布"
+    if rows.empty:
+        return _empty(title)
+    fig = go.Figure(go.Histogram(x=rows["total"], xbins=dict(size=5), marker_color="#9fb3c8",
+                                 name="单位数", hovertemplate="%{x}分:%{y}个单位<extra></extra>"))
+    mean = float(rows["total"].mean())
+    fig.add_vline(x=mean, line=dict(color=MAIN, dash="dash", width=2),
+                  annotation=dict(text=f"组内平均 {mean:.2f}", font=dict(color=MAIN)), annotation_position="top left")
+    mine = rows[rows["unit_code"] == own_code] if own_code else rows.iloc[0:0]
+    if not mine.empty:
+        total = float(mine["total"].iloc[0])
+        fig.add_vline(x=total, line=dict(color=OWN, width=3),
+                      annotation=dict(text=f"本单位 {total:.2f}", font=dict(color=OWN)), annotation_position="top right")
+    fig.update_xaxes(title="总分")
+    fig.update_yaxes(title="单位数")
     return _layout(fig, title, showlegend=False)
 
 

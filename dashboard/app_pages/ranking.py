@@ -23,16 +23,20 @@ if rows.empty:
     ui.no_data(f"{ui.plain(group)} 在 {period} 暂无考评结果。")
 private = views.may(user, "ranking.private")          # the office: every row; a unit: its own
 
-# -- summary cards ---------------------------------------------------------------------------
-summary = reports.group_summary(rows).iloc[0]
-m = st.columns(6)
-m[0].metric("参评单位", f"{int(summary['units'])}个")
-m[1].metric("平均分", ui.fmt2(summary["mean"]))
-m[2].metric("合格率", f"{summary['pass_rate']:.2f}%")
-m[3].metric("优秀单位", f"{int(summary['excellent'])}个")
-m[4].metric("最高分", f"{summary['max']:.2f}")
-m[5].metric("最低分", f"{summary['min']:.2f}")
-risers, fallers = reports.movers(rows)
+# -- summary cards (of the whole group: not when the library gave only part of it) -------------
+whole = len(rows) >= int(rows["n_in_group"].max())
+if whole:
+    summary = reports.group_summary(rows).iloc[0]
+    m = st.columns(6)
+    m[0].metric("参评单位", f"{int(summary['units'])}个")
+    m[1].metric("平均分", ui.fmt2(summary["mean"]))
+    m[2].metric("合格率", f"{summary['pass_rate']:.2f}%")
+    m[3].metric("优秀单位", f"{int(summary['excellent'])}个")
+    m[4].metric("最高分", f"{summary['max']:.2f}")
+    m[5].metric("最低分", f"{summary['min']:.2f}")
+else:
+    st.caption(f"本季度全组排名尚未公布,这里只显示本单位的结果(全组{int(rows['n_in_group'].max())}个单位)。")
+risers, fallers = reports.movers(rows) if whole else (rows.iloc[0:0], rows.iloc[0:0])
 if not risers.empty or not fallers.empty:
     up = "、".join(f"{n}(↑{c})" for n, c in zip(risers["unit_name"], risers["rank_change"]))
     down = "、".join(f"{n}(↓{-c})" for n, c in zip(fallers["unit_name"], fallers["rank_change"]))
@@ -79,9 +83,13 @@ shown, config = ui.nullable_numbers(shown, [c for c in ["分数变化", "自评�
 shown, badges = ui.grade_badges(shown, "等级")
 config.update(badges, 总分=st.column_config.NumberColumn("总分", format="%.2f"))
 # a unit user sees the whole group at once, so its highlighted row is never hidden below the fold
-event = st.dataframe(ui.highlighted(shown, own) if own is not None else shown, hide_index=True, width="stretch",
-                     height=min(35 * (len(shown) + 1) + 3, 720 if opens_any else 3600), on_select="rerun",
-                     selection_mode="single-row", key="ranking.table", column_config=config)
+if view.empty:      # an empty grid says "empty" in English on its canvas
+    st.info("没有符合筛选条件的单位。")
+    event = None
+else:
+    event = st.dataframe(ui.highlighted(shown, own) if own is not None else shown, hide_index=True, width="stretch",
+                         height=min(35 * (len(shown) + 1) + 3, 720 if opens_any else 3600), on_select="rerun",
+                         selection_mode="single-row", key="ranking.table", column_config=config, placeholder="—")
 
 picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
 if picked and picked[0] < len(view):     # a selection made before the filter changed may point past the end

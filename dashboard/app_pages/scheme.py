@@ -26,10 +26,15 @@ if views.may(user, "scheme.load"):
 loaded = schemes.load_schemes(state.store())
 if not loaded:
     ui.no_data("尚未加载考评表。")
+loaded = ui.schemes_in_group_order(state.store(), user, loaded)
 by_id = {s.id: s for s in loaded}
 labels = {s.id: f"{s.title}({'、'.join(s.groups)},{s.period_from}–{s.period_to})" for s in loaded}
+ids = list(by_id)
+# a unit account opens on its own group's table (the newest one that applies to its group)
+own = [s.id for s in loaded if user.group and user.group in s.groups]
+start = ids.index(max(own, key=lambda i: (by_id[i].period_to, by_id[i].period_from))) if own else 0
 
-scheme = by_id[st.selectbox("考评表", list(by_id), format_func=labels.get, key="scheme.pick")]
+scheme = by_id[st.selectbox("考评表", ids, index=start, format_func=labels.get, key="scheme.pick")]
 st.markdown(f"适用分组:**{ui.plain('、'.join(scheme.groups))}**  ·  适用季度:**{scheme.period_from}–{scheme.period_to}**  ·  "
             f"总分:**{scheme.total_max:g}分**  ·  加分上限:**{scheme.bonus_max:g}分**")
 st.caption(ui.plain("等级:" + ";".join(f"{g.name} ≥{g.min:g}分" for g in scheme.grades))
@@ -49,7 +54,6 @@ st.subheader("比较两个考评表")
 if len(loaded) < 2:
     st.caption("只有一个考评表,无可比较。")
 else:
-    ids = list(by_id)
     c1, c2 = st.columns(2)
     old = c1.selectbox("原考评表", ids, format_func=labels.get, key="scheme.old")
     new = c2.selectbox("新考评表", ids, index=1, format_func=labels.get, key="scheme.new")
