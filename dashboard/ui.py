@@ -99,25 +99,15 @@ def demo_banner() -> None:
 
 
 def demo_accounts_table() -> None:
-    rows = [(name, pw, _demo_description(name, text)) for name, pw, text in accounts.demo_accounts(state.store())]
+    rows = accounts.demo_accounts(state.store())
     st.table(plain_cells(pd.DataFrame(rows, columns=["用户名", "密码", "说明"])).style.hide(axis="index"))
-
-
-def _demo_description(name: str, text: str) -> str:
-    """A unit demo account as what it is: one unit account, for the unit's head and its clerk
-    (the library says "<group>单位负责人", which reads 公共企事业单位单位负责人 for that group)."""
-    group = dict((n, g) for g, n in accounts.DEMO_GROUPS).get(name)
-    lead = f"{group}单位负责人" if group else None
-    if not lead or not text.startswith(lead):
-        return text
-    return f"单位账号({group},负责人和填报员共用)" + text[len(lead):]
 
 
 def ordered_groups(store, user, present) -> list[str]:
     """``present`` groups in the library's order (the registry's, as the office's own tables list
     them; not by code point), any others after them."""
     present = list(dict.fromkeys(g for g in present if isinstance(g, str)))
-    order = views.groups(store, user) if views.may(user, "ranking.view") else []
+    order = views.group_order(store)
     return [g for g in order if g in present] + [g for g in present if g not in order]
 
 

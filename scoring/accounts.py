@@ -202,7 +202,7 @@ def add_user(store, actor: User, username: str, password: str, role: str,
                f"新增账号,角色:{ROLES[role]}" + (f",单位:{unit_code}" if unit_code else ""))
         return User(username, role, unit_code)
 
-    return store.write(write)
+    return store.write(write, scores_change=False)
 
 
 def _existing(cur, username: str):
@@ -232,7 +232,7 @@ def disable_user(store, actor: User, username: str) -> bool:
         _audit(cur, actor, "user", row[0], "停用账号" + (f",结束其{ended}个登录" if ended else ""))
         return True
 
-    return store.write(write)
+    return store.write(write, scores_change=False)
 
 
 def enable_user(store, actor: User, username: str) -> bool:
@@ -248,7 +248,7 @@ def enable_user(store, actor: User, username: str) -> bool:
         _audit(cur, actor, "user", row[0], "启用账号")
         return True
 
-    return store.write(write)
+    return store.write(write, scores_change=False)
 
 
 def unlock_user(store, actor: User, username: str, *, now: datetime | None = None) -> bool:
@@ -266,7 +266,7 @@ def unlock_user(store, actor: User, username: str, *, now: datetime | None = Non
         _audit(cur, actor, "user", row[0], "解除锁定" if locked else f"清除{row[5]}次密码错误记录", at=now)
         return True
 
-    return store.write(write)
+    return store.write(write, scores_change=False)
 
 
 def end_sessions(store, actor: User, username: str) -> int:
@@ -281,7 +281,7 @@ def end_sessions(store, actor: User, username: str) -> int:
             _audit(cur, actor, "user", row[0], f"结束其{ended}个登录")
         return ended
 
-    return store.write(write)
+    return store.write(write, scores_change=False)
 
 
 def reset_password(store, actor: User, username: str, new_password: str) -> None:
@@ -301,7 +301,7 @@ def reset_password(store, actor: User, username: str, new_password: str) -> None
         ended = sessions.revoke_all(cur, target[0], sessions.PASSWORD_RESET)
         _audit(cur, actor, "user", target[0], "重置密码" + (f",结束其{ended}个登录" if ended else ""))
 
-    store.write(write)
+    store.write(write, scores_change=False)
 
 
 def change_password(store, user: User, old: str, new: str, *, now: datetime | None = None,
@@ -323,7 +323,7 @@ def change_password(store, user: User, old: str, new: str, *, now: datetime | No
         _audit(cur, user, "user", user.username,
                "修改本人密码" + (f",结束其他{ended}个登录" if ended else ""), at=now)
 
-    store.write(write)
+    store.write(write, scores_change=False)
 
 
 def list_users(store, actor: User, *, now: datetime | None = None):
@@ -362,11 +362,13 @@ def _check(store, username, password, now, *, purpose: str) -> User:
     row = _row(store, name) if name else None
     if row is None:
         verify(_dummy_hash(), password if isinstance(password, str) else "")  # same work as a real try
-        store.write(lambda cur: _audit(cur, _mask(name), "login_failed", "", "未知用户名", at=now))
+        store.write(lambda cur: _audit(cur, _mask(name), "login_failed", "", "未知用户名", at=now),
+                    scores_change=False)
         raise AuthError(BAD_LOGIN)
     if row[6] is not None and row[6] > now:
         verify(_dummy_hash(), password if isinstance(password, str) else "")
-        store.write(lambda cur: _audit(cur, row[0], "login_failed", row[0], "账号锁定期间尝试登录", at=now))
+        store.write(lambda cur: _audit(cur, row[0], "login_failed", row[0], "账号锁定期间尝试登录", at=now),
+                    scores_change=False)
         raise AuthError(_lock_message(row[6]))
     ok = verify(row[1], password)
 
@@ -403,7 +405,7 @@ def _check(store, username, password, now, *, purpose: str) -> User:
             cur.execute("UPDATE users SET failed_count = 0, locked_until = NULL WHERE username = ?", [row[0]])
         return _user(fresh)
 
-    result = store.write(write)
+    result = store.write(write, scores_change=False)
     if isinstance(result, AuthError):
         raise result            # raised after the commit, so the failure stays counted and audited
     return result
@@ -442,7 +444,7 @@ def demo_accounts(store=None) -> list[tuple[str, str, str]]:
     out = [(name, DEMO_PASSWORD, description) for name, _, description in _DEMO_STAFF]
     for grp, name in DEMO_GROUPS:
         where = f":{bound[name]}" if name in bound else ""
-        out.append((name, DEMO_PASSWORD, f"{grp}单位负责人{where}"))
+        out.append((name, DEMO_PASSWORD, f"单位账号({grp},负责人和填报员共用){where}"))
     return out
 
 
@@ -471,7 +473,7 @@ def create_demo_accounts(store, cur=None) -> list[tuple[str, str, str]]:
         first = cur.execute("SELECT unit_code, unit_name FROM units WHERE grp = ? ORDER BY unit_code LIMIT 1",
                             [grp]).fetchone()
         if first:
-            add(name, "unit", first[0], f"{grp}单位负责人:{first[1]}({first[0]})")
+            add(name, "unit", first[0], f"单位账号({grp},负责人和填报员共用):{first[1]}({first[0]})")
     store.set_meta(cur, "demo_mode", "1")
     return created
 

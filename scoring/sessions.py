@@ -67,7 +67,7 @@ def create(store, user: User, *, now: datetime | None = None, hours: float = SES
                                                   now, expires])
         _audit(cur, user, "session", user.username, f"签发登录凭证,有效至{expires:%Y-%m-%d %H:%M}", at=now)
 
-    store.write(write)
+    store.write(write, scores_change=False)
     return token
 
 
@@ -106,7 +106,7 @@ def end(store, token, *, reason: str = LOGOUT, now: datetime | None = None) -> b
         _audit(cur, row[0], "logout", row[0], reason, at=now)
         return True
 
-    return store.write(write)
+    return store.write(write, scores_change=False)
 
 
 def revoke_all(cur, username: str, reason: str, *, keep: str | None = None,

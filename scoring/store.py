@@ -248,19 +248,21 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
-    def transaction(self):
+    def transaction(self, *, scores_change: bool = True):
         """One transaction on a fresh cursor; commits on success, rolls back on any error.
 
-        Use through :meth:`write` where concurrent writers may conflict: it retries.
+        ``scores_change=False`` (logins, sessions, accounts) leaves ``data_version`` alone, so that
+        a login does not make every reader rescore. Use through :meth:`write`: it retries.
         """
         with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-                cur.execute(
-                    "INSERT INTO meta VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
-                    "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS VARCHAR)"
-                )
+                if scores_change:
+                    cur.execute(
+                        "INSERT INTO meta VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
+                        "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS VARCHAR)"
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 try:
@@ -270,12 +272,12 @@ class Store:
                 raise
         self._protect()
 
-    def write(self, fn, *, attempts: int = 50):
+    def write(self, fn, *, attempts: int = 50, scores_change: bool = True):
         """Run ``fn(cursor)`` in one transaction, retrying when another writer conflicts."""
         delay = 0.005
         for attempt in range(attempts):
             try:
-                with self.transaction() as cur:
+                with self.transaction(scores_change=scores_change) as cur:
                     return fn(cur)
             except duckdb.Error as exc:
                 if not _is_conflict(exc) or attempt == attempts - 1:

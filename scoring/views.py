@@ -58,11 +58,12 @@ def groups(store, actor: User) -> list[str]:
     require(actor, "ranking.view")
     if actor.is_unit:
         return [actor.group] if actor.group else []
-    return _group_order(store)
+    return group_order(store)
 
 
-def _group_order(store) -> list[str]:
-    """Groups in the order the registry lists them (as the office's own tables do), not by code point."""
+def group_order(store) -> list[str]:
+    """Groups in the order the registry lists them (as the office's own tables do), not by code point.
+    Group names are not private: every role may order by them."""
     return [r[0] for r in store.rows("SELECT grp FROM units GROUP BY grp ORDER BY min(rowid)")]
 
 
@@ -82,7 +83,7 @@ def upload_groups(store, actor: User) -> list[str]:
         require(actor, "upload.unit")
     if actor.is_unit:
         return [actor.group] if actor.group else []
-    return _group_order(store)
+    return group_order(store)
 
 
 def units(store, actor: User) -> pd.DataFrame:
@@ -92,7 +93,7 @@ def units(store, actor: User) -> pd.DataFrame:
     sql = 'SELECT unit_code, unit_name, grp AS "group" FROM units'
     if actor.is_unit:
         return store.df(sql + " WHERE unit_code = ?", [actor.unit_code])
-    order = {g: k for k, g in enumerate(_group_order(store))}
+    order = {g: k for k, g in enumerate(group_order(store))}
     df = store.df(sql)
     return df.assign(_o=df["group"].map(order)).sort_values(["_o", "unit_code"]).drop(columns="_o").reset_index(drop=True)
 

@@ -343,3 +343,16 @@ def test_row_5_unit_head_pages_show_user_text_as_text(evil_db):
     assert head.unit_code == "U1"
     for page in ("ranking", "unit_detail", "trends"):
         _assert_text_only(_app(head, page))
+
+
+def test_a_login_does_not_make_readers_rescore(world):
+    """Scores are cached by data_version: logins, failed logins and account changes leave it alone."""
+    store, _ = world
+    version = store.data_version
+    accounts.authenticate(store, "u1", PW)
+    with pytest.raises(accounts.AuthError):
+        accounts.authenticate(store, "u1", "wrong-password-x")
+    accounts.add_user(store, CLI_OFFICE, "u3", PW, "unit", "U3")
+    assert store.data_version == version
+    adjustments.adjust(store, CLI_OFFICE, "U1", "2025Q3", "site.review", 3, "现场检查")
+    assert store.data_version == version + 1
