@@ -36,7 +36,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    from scoring import lifecycle
+    from scoring.cli import CLI_OFFICE
+    from scoring.store import Store
+
     db = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb")
+    with Store(db) as s:        # the demo's 2025Q4 is on 公示: back to review, where the office corrects figures
+        lifecycle.close_period(s, CLI_OFFICE, "2025Q4")
     top, good = top_unit_upload(db)
     port = free_port()
     env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT)}
@@ -282,7 +288,7 @@ def test_quarter_lifecycle_walk(lifecycle_server, browser):
 
     # 审核, then 公示 until the default end date (a week from today)
     step("结束报送,进入审核", "报送已截止,进入审核")
-    step("公示结果", "结果公示中,异议截止2026年1月14日")
+    step("公示结果", "结果公示中,异议截止2026年1月14日", until="2026-01-14")
 
     # the unit sees its provisional result and files an 异议
     open_page(head, "unit_detail")
