@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import engine, periods, reports
+from . import analytics, engine, periods, reports
 from .adjustments import list_adjustments
 from .errors import InputError, KaopingError
 from .exports import to_xlsx_bytes
@@ -320,6 +320,9 @@ def _results(doc, d: BulletinData) -> None:
         rows = [[rank_label(r["rank"], r["tied"]), _keep(r["unit_name"]), f"{r['total']:.2f}", r["grade"],
                  _change_text(r)] for r in sub.to_dict("records")]
         doc.table(["名次", "单位", "得分", "等次", "较上季度"], rows, [2.5, 6.3, 2.0, 1.8, 3.0])
+        robust = analytics.robustness_sentence(analytics.robustness_of(d.scores, d.period, g))
+        if robust:
+            doc.para(robust, size=12, line=20)
         doc.para("", line=10)
     doc.para("注:“较上季度”栏为名次变化(↑上升、↓下降、—持平,“新”为上季度未参评),括号内为得分增减。",
              size=12, line=20)
@@ -360,9 +363,13 @@ def _problems(doc, d: BulletinData) -> None:
     parts = []
     for g in d.groups:
         _, fallers = reports.movers(d.current[d.current["group"] == g], n=3)
+        # a unit whose own score rose fell only because others rose more: not criticised here
+        fallers = fallers[fallers["total_change"] < 0]
         for r in fallers.to_dict("records"):
+            why = analytics.attribution_of(d.scores, r["unit_code"], d.period)
             parts.append(f"{_keep(r['unit_name'])}({_keep(g)})由第{int(r['prev_rank'])}名降至第{int(r['rank'])}名,"
-                         f"得分由{r['prev_total']:.2f}分降至{r['total']:.2f}分")
+                         f"得分由{r['prev_total']:.2f}分降至{r['total']:.2f}分,其中本单位得分变化影响"
+                         f"{-why['rank_own']}位、其他单位得分变化影响{-why['rank_peers']}位")
     if parts:
         doc.para(";".join(parts) + "。")
     else:

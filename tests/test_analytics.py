@@ -503,3 +503,28 @@ def test_unit_detail_explains_the_rank_and_simulates_fixes(demo_db, monkeypatch)
     assert not at.exception and not at.error
     said = [x.value for x in at.success]
     assert any(f"总分 {best['total']:.2f}(+{best['gain']:.2f})" in v for v in said), said
+
+
+def test_ranking_page_shows_rank_intervals_and_what_to_verify(demo_db, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP
+
+    monkeypatch.setenv("KAOPING_DB", str(demo_db))
+    with Store(demo_db) as s:
+        rob = analytics.robustness(s, CLI_OFFICE, "2025Q3", "县区")
+        flagged = set(analytics.anomalies(s, CLI_OFFICE, "2025Q3")["unit_code"])
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user"] = accounts.User("office", "office")
+    at.run()
+    at.selectbox(key="ranking.period").set_value("2025Q3").run()
+    at.selectbox(key="ranking.group").set_value("县区").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    first = rob.sort_values("rank").iloc[0]
+    row = table[table["单位代码"] == first["unit_code"]].iloc[0]
+    lo, hi = int(first["rank_low"]), int(first["rank_high"])
+    assert row["名次区间(90%)"] == (str(lo) if lo == hi else f"{lo}–{hi}")
+    marked = set(table.loc[table.get("核查", "") == "待核查", "单位代码"]) if "核查" in table else set()
+    assert marked == flagged & set(table["单位代码"])
+    assert any("稳健性检验" in str(c.value) for c in at.caption)

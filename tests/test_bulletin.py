@@ -375,3 +375,19 @@ def test_score_table_has_a_unit_by_item_matrix_per_group(world):
     assert next(iter(score_matrix_frames(store, PERIOD, OFFICE, scores).values())).columns[0] == "名次"
     with pytest.raises(PermissionDenied):
         score_matrix_frames(store, PERIOD, User("u1", "unit", world["veto"]))
+
+
+def test_rank_robustness_and_why_a_rank_fell_are_in_the_bulletin(world, document):
+    """Each group's table is followed by the robustness sentence; 名次下降 names only units whose own
+    score fell too, and says how much of the fall was their own score and how much the others'."""
+    text = "\n".join(texts(document))
+    assert text.count("稳健性检验") == 4
+    rk = world["ranking"]
+    heading = next(i for i, t in enumerate(texts(document)) if "名次下降较多的单位" in t)
+    paragraph = texts(document)[heading + 1]
+    named = [r for r in rk.to_dict("records") if f"{r['unit_name']}（" in paragraph and r["rank_change"] < 0]
+    if "无名次下降的单位" not in paragraph:
+        assert named and all(r["total_change"] < 0 for r in named)
+        assert "其中本单位得分变化影响" in paragraph
+    rose = [r for r in rk.to_dict("records") if r["rank_change"] < 0 and r["total_change"] >= 0]
+    assert not any(f"{r['unit_name']}（" in paragraph for r in rose)

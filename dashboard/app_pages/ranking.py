@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import state, ui
-from scoring import bulletin, exports, periods, ranking, reports, views
+from scoring import analytics, bulletin, exports, periods, ranking, reports, views
 
 user = state.user()
 st.title("排名")
@@ -55,8 +55,24 @@ if search.strip():
     view = view[view["unit_name"].str.contains(text, regex=False) | view["unit_code"].str.contains(text, regex=False)]
 view = view.reset_index(drop=True)
 
-columns = {"rank_label": "名次", "unit_name": "单位名称", "unit_code": "单位代码", "total": "总分",
-           "grade": "等级", "change": "名次变化", "total_change": "分数变化"}
+# how sure each rank is (judged items and section weights perturbed), and, for the office, what to verify
+robust = ui.action(analytics.robustness, state.store(), user, period, group, scores=state.scores())
+if robust is not None and not robust.empty:
+    interval = {u: (f"{lo}" if lo == hi else f"{lo}–{hi}")
+                for u, lo, hi in zip(robust["unit_code"], robust["rank_low"], robust["rank_high"])}
+    view = view.assign(interval=view["unit_code"].map(interval).fillna(""))
+else:
+    view = view.assign(interval="")
+flagged = set()
+if views.may(user, "anomalies.view"):
+    flags = ui.action(analytics.anomalies, state.store(), user, period, scores=state.scores())
+    flagged = set(flags["unit_code"]) if flags is not None else set()
+view = view.assign(check=["待核查" if u in flagged else "" for u in view["unit_code"]])
+
+columns = {"rank_label": "名次", "interval": "名次区间(90%)", "unit_name": "单位名称", "unit_code": "单位代码",
+           "total": "总分", "grade": "等级", "change": "名次变化", "total_change": "分数变化"}
+if flagged:
+    columns["check"] = "核查"
 if views.may(user, "trends.units"):       # every unit's self score and veto: the office's columns
     columns.update(self_score="自评分", self_gap="自评差", self_flag="自评核对", veto_name="否决项")
 shown = ui.table(view, columns)
@@ -78,7 +94,9 @@ if own_unit:
 
 opens_any = views.may(user, "trends.units")
 st.caption(ui.plain(f"{group} · {period} · 共{len(rows)}个单位,显示{len(view)}个。")
-           + ("点击一行查看单位详情。" if opens_any else "黄色底为本单位,点击本单位一行查看详情。"))
+           + ("点击一行查看单位详情。" if opens_any else "黄色底为本单位,点击本单位一行查看详情。")
+           + (ui.plain(analytics.robustness_sentence(robust)) if robust is not None and not robust.empty else "")
+           + (f"标「待核查」的{len(flagged)}个单位有待核实的上报数据,见「核查清单」。" if flagged else ""))
 shown, config = ui.nullable_numbers(shown, [c for c in ["分数变化", "自评分", "自评差"] if c in shown])
 shown, badges = ui.grade_badges(shown, "等级")
 config.update(badges, 总分=st.column_config.NumberColumn("总分", format="%.2f"))
