@@ -497,7 +497,7 @@ def test_unit_detail_explains_the_rank_and_simulates_fixes(demo_db, monkeypatch)
     at.switch_page("app_pages/unit_detail.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     shown = "\n".join(str(c.value) for c in at.caption) + "\n".join(str(m.value) for m in at.markdown)
-    assert "提分空间" in shown and "名次" in shown
+    assert "提分空间" in shown and "名次" in shown and "自评准确度" in shown
     picker = next(m for m in at.multiselect if m.key.startswith("detail.whatif"))
     picker.set_value([best["item_id"]]).run()
     assert not at.exception and not at.error

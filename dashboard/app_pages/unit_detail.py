@@ -57,6 +57,13 @@ if notice:
     st.info(notice, icon=":material/campaign:" if quarter.status == lifecycle.PUBLICITY else ":material/event:")
 if report["veto_name"]:
     st.error(ui.plain(f"触发单项否决:{report['veto_name']}"))
+accuracy = ui.action(analytics.self_accuracy, state.store(), user, report["group"], ranked=state.ranked())
+mine_acc = accuracy[accuracy["unit_code"] == code] if accuracy is not None else None
+if mine_acc is not None and not mine_acc.empty:
+    a = mine_acc.iloc[0]
+    st.caption(f"自评准确度:{int(a['quarters'])}个季度中,自评分平均{'高出' if a['mean_overclaim'] >= 0 else '低于'}"
+               f"核定总分{abs(a['mean_overclaim']):.2f}分,{int(a['overclaimed'])}个季度高出5分以上"
+               f"({a['overclaim_share']:.0%})。")
 if row["self_gap_flag"]:
     st.warning(f"自评分与核定得分相差 {abs(row['self_gap']):.2f} 分(≥5分),请核对。")
 if row["n_missing"]:
