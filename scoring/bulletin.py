@@ -506,8 +506,8 @@ def write_bulletin(store, period: str, out_path, actor: User, template_path=None
 SCORE_COLUMNS = ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
 
 
-def score_table_frames(store, period: str, actor: User, scores: engine.Scores | None = None) -> dict[str, pd.DataFrame]:
-    """One frame per group: each unit's items (units in rank order), then the unit's total row."""
+def _period_results(store, period: str, actor: User, scores: engine.Scores | None):
+    """(period, scores, the period's ranked rows) for the office's score tables."""
     require(actor, "bulletin")
     period = periods.parse_period(period)
     if scores is None:
@@ -516,6 +516,12 @@ def score_table_frames(store, period: str, actor: User, scores: engine.Scores | 
     units = ranked[ranked["period"] == period]
     if units.empty:
         raise InputError(f"{periods.label(period)}没有考评数据")
+    return period, scores, units
+
+
+def score_table_frames(store, period: str, actor: User, scores: engine.Scores | None = None) -> dict[str, pd.DataFrame]:
+    """One frame per group: each unit's items (units in rank order), then the unit's total row."""
+    period, scores, units = _period_results(store, period, actor, scores)
     units = units.assign(order=np.arange(len(units)))      # ranked_history: by group, rank, unit_code
 
     items = scores.items
@@ -585,14 +591,7 @@ def score_matrix_frames(store, period: str, actor: User, scores: engine.Scores |
     group's scheme in the scheme's order (``名称(满分)``; bonus items ``[加分]名称``, penalty items
     ``[扣分]名称`` with the points they take away as a negative number), then 总分 and 等次.
     A cell is the item's points; blank where the unit has no such item."""
-    require(actor, "bulletin")
-    period = periods.parse_period(period)
-    if scores is None:
-        scores = engine.score(store, [periods.previous(period), period])
-    ranked = ranked_history(scores)
-    units = ranked[ranked["period"] == period]
-    if units.empty:
-        raise InputError(f"{periods.label(period)}没有考评数据")
+    period, scores, units = _period_results(store, period, actor, scores)
     items = scores.items
     items = items[items["period"] == period]
     penalty = (items["kind"] == "penalty").to_numpy()

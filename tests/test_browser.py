@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,19 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from scoring import lifecycle
-    from scoring.cli import CLI_OFFICE
-    from scoring.store import Store
-
-    db = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb")
-    with Store(db) as s:        # the demo's 2025Q4 is on 公示: back to review, where the office corrects figures
-        lifecycle.close_period(s, CLI_OFFICE, "2025Q4")
-    top, good = top_unit_upload(db)
+@contextmanager
+def streamlit_server(db, log_dir: Path, **env_extra):
+    """``streamlit run`` of the app on a free loopback port against ``db``; yields its URL."""
     port = free_port()
-    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT), **env_extra}
+    log = open(log_dir / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -63,13 +57,29 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail("streamlit did not start: " + Path(log.name).read_text())
         time.sleep(0.3)
-    yield url, good
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from scoring import lifecycle
+    from scoring.cli import CLI_OFFICE
+    from scoring.store import Store
+
+    db = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb")
+    with Store(db) as s:        # the demo's 2025Q4 is on 公示: back to review, where the office corrects figures
+        lifecycle.close_period(s, CLI_OFFICE, "2025Q4")
+    top, good = top_unit_upload(db)
+    with streamlit_server(db, tmp_path_factory.mktemp("log")) as url:
+        yield url, good
 
 
 @pytest.fixture(scope="module")
@@ -212,32 +222,8 @@ def lifecycle_server(tmp_path_factory):
         if lifecycle.status_of(s, "2025Q4") == lifecycle.REVIEWING:
             lifecycle.open_period(s, CLI_OFFICE, "2025Q4", "2026-01-10")
         unit = s.one("SELECT unit_code FROM users WHERE username = 'unit-shizhi'")[0]
-    port = free_port()
-    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT), "KAOPING_TODAY": LIFECYCLE_TODAY}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("streamlit did not start: " + Path(log.name).read_text())
-        time.sleep(0.3)
-    yield url, db, unit
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with streamlit_server(db, tmp_path_factory.mktemp("log"), KAOPING_TODAY=LIFECYCLE_TODAY) as url:
+        yield url, db, unit
 
 
 def choose(page, label: str, option: str) -> None:
