@@ -63,6 +63,28 @@ def rank_trend(history: pd.DataFrame) -> go.Figure:
     return _layout(fig, title, showlegend=False)
 
 
+def rank_intervals(robust: pd.DataFrame, own_code: str | None = None) -> go.Figure:
+    """Each unit's 5th–95th percentile rank as a bar from rank_low to rank_high, its published rank
+    as a dot (``analytics.robustness``); units in published order, 1 on top."""
+    title = "名次区间(评定项±25%、部分权重±20%扰动1,000次的90%区间)"
+    if robust.empty:
+        return _empty(title)
+    df = robust.sort_values(["rank", "unit_code"]).reset_index(drop=True)
+    names = [f"{n}({u})" for n, u in zip(df["unit_name"], df["unit_code"])]
+    colors = [BEST if u == own_code else MAIN for u in df["unit_code"]]
+    fig = go.Figure()
+    fig.add_bar(y=names, x=(df["rank_high"] - df["rank_low"] + 0.6).tolist(), base=(df["rank_low"] - 0.3).tolist(),
+                orientation="h", marker_color=colors, opacity=0.35, name="90%区间",
+                customdata=df[["rank_low", "rank_high"]].to_numpy(),
+                hovertemplate="%{y}:第%{customdata[0]}–%{customdata[1]}名<extra></extra>")
+    fig.add_scatter(y=names, x=df["rank"], mode="markers", marker=dict(color=colors, size=8), name="公布名次",
+                    hovertemplate="%{y}:第%{x}名<extra></extra>")
+    n = int(df["rank_high"].max())
+    fig.update_xaxes(title="名次", range=[0.3, n + 0.7], dtick=max(1, n // 10), side="top")
+    fig.update_yaxes(autorange="reversed", title=None)
+    return _layout(fig, title, height=max(300, 22 * len(df) + 90))
+
+
 def section_compare(df: pd.DataFrame) -> go.Figure:
     """Sections: the unit's points, the group mean and best, against the section max (``reports.section_compare``)."""
     title = "各部分得分与组内比较"

@@ -66,3 +66,13 @@ def test_empty_frames_give_a_placeholder():
     for fig in (charts.score_trend(empty), charts.rank_trend(empty), charts.group_trend(empty),
                 charts.section_heatmap(pd.DataFrame()), charts.grade_distribution(pd.DataFrame(columns=["grade"]))):
         assert fig.layout.annotations[0].text == "暂无数据"
+
+
+def test_rank_intervals_draw_each_units_interval_and_rank():
+    robust = pd.DataFrame({"unit_code": ["A", "B", "C"], "unit_name": ["甲", "乙", "丙"], "rank": [1, 2, 3],
+                           "rank_low": [1, 1, 3], "rank_high": [2, 3, 3], "band": [1, 1, 2]})
+    fig = charts.rank_intervals(robust, own_code="B")
+    bars, dots = fig.data
+    assert list(bars.base) == [0.7, 0.7, 2.7] and [round(x, 1) for x in bars.x] == [1.6, 2.6, 0.6]
+    assert list(dots.x) == [1, 2, 3] and dots.marker.color[1] == charts.BEST
+    assert charts.rank_intervals(robust.iloc[0:0]).layout.annotations[0].text == "暂无数据"

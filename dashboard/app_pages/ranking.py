@@ -1,7 +1,7 @@
 """排名: one group's ranking for one quarter, with summary cards, filters and downloads."""
 import streamlit as st
 
-from dashboard import state, ui
+from dashboard import charts, state, ui
 from scoring import analytics, bulletin, exports, periods, ranking, reports, views
 
 user = state.user()
@@ -119,6 +119,11 @@ if picked and picked[0] < len(view):     # a selection made before the filter ch
         st.switch_page("app_pages/unit_detail.py")
     else:
         st.info("单位账号只能查看本单位的详情。")
+
+if robust is not None and not robust.empty:
+    with st.expander("名次区间图(名次稳健性)", expanded=False):
+        st.plotly_chart(charts.rank_intervals(robust, user.unit_code), width="stretch", key="ranking.intervals")
+        st.caption(analytics.method_text())
 
 export = views.ranking_export(view, user)
 d1, d2, _ = st.columns([1, 1, 4])
