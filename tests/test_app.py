@@ -139,7 +139,7 @@ def test_ranking_filter_and_search(shared_db, monkeypatch):
     monkeypatch.setenv("KAOPING_DB", str(shared_db))
     at = app(OFFICE, "ranking")
     full = frame(at.dataframe[0])
-    assert list(full.columns[:5]) == ["名次", "单位名称", "单位代码", "总分", "等级"]
+    assert list(full.columns[:6]) == ["名次", "名次区间(90%)", "单位名称", "单位代码", "总分", "等级"]
     assert len(full) > 10
     at.multiselect(key="ranking.grades").select("优秀").run()
     excellent = frame(at.dataframe[0])
