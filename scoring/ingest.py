@@ -24,7 +24,6 @@ from .labels import INDICATOR_TYPES
 from .limits import MAX_ABS, MAX_COUNT
 from .permissions import User
 from .readers import Problem, Table, halfwidth, header_key, read_upload
-from .readers import decode_bytes  # noqa: F401 - dashboard/app_pages/scheme.py imports it from here
 from .schemes import Scheme, load_schemes
 
 # header aliases (compared as readers.header_key)

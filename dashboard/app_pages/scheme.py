@@ -14,7 +14,7 @@ if views.may(user, "scheme.load"):
         st.caption("格式见 README「考评表」一节;同一分组同一季度只能适用一个考评表。有错误时逐条列出位置和字段,不做任何更改。")
         upload = st.file_uploader("考评表文件", type=["yaml", "yml"], key="scheme.upload")
         if upload is not None and st.button("校验并加载", key="scheme.load"):
-            from scoring.ingest import decode_bytes
+            from scoring.readers import decode_bytes
 
             loaded_now = ui.action(lambda: schemes.save_scheme(state.store(), decode_bytes(upload.getvalue()), user))
             if loaded_now:
