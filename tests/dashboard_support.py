@@ -1,6 +1,7 @@
 """Shared by the dashboard tests: a demo database built once per session, copied per test."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,31 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 60
+
+
+def app(user, page: str | None = None, **state):
+    """An AppTest of the app logged in as ``user`` (None: nobody) with ``state`` in the session,
+    run, then switched to ``page`` unless that is where the user lands."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import nav
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if user is not None:
+        at.session_state["user"] = user
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    if page and page != nav.pages_for(user)[0]:
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+    return at
+
+
+def unescape(text) -> str:
+    """What a person reads of Markdown source in which user text was escaped (ui.plain)."""
+    return re.sub(r"\\(.)", r"\1", str(text))
 
 
 def build_demo_db(path: Path) -> Path:

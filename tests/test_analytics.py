@@ -22,6 +22,7 @@ from scoring.errors import InputError, NotFound, PermissionDenied
 from scoring.schemes import parse_scheme, save_scheme
 from scoring.store import Store
 from scoring.units import save_units
+from tests.dashboard_support import app
 from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, submit
 
 PW = "Zhengwu-gongkai-7788"
@@ -443,21 +444,14 @@ def demo_db(tmp_path_factory):
 
 
 def test_checks_page(demo_db, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     from dashboard import nav
-    from tests.dashboard_support import APP
 
     monkeypatch.setenv("KAOPING_DB", str(demo_db))
     assert "checks" in nav.pages_for(accounts.User("office", "office"))
     with Store(demo_db) as s:
         latest = max(periods_of(s))
         expected = analytics.anomalies(s, CLI_OFFICE, latest)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user"] = accounts.User("office", "office")
-    at.run()
-    at.switch_page("app_pages/checks.py")
-    at.run()
+    at = app(accounts.User("office", "office"), "checks")
     assert not at.exception and not at.error, [e.value for e in at.exception]
     assert at.title[0].value == "核查清单"
     flags, accuracy = at.dataframe[0].value, at.dataframe[1].value
@@ -482,19 +476,11 @@ def test_method_is_documented():
 
 def test_unit_detail_explains_the_rank_and_simulates_fixes(demo_db, monkeypatch):
     """单位详情: why the rank moved, the rank's interval, where to gain, and the what-if simulator."""
-    from streamlit.testing.v1 import AppTest
-
-    from tests.dashboard_support import APP
-
     monkeypatch.setenv("KAOPING_DB", str(demo_db))
     with Store(demo_db) as s:
         gains = analytics.where_to_gain(s, CLI_OFFICE, "XQ01", "2025Q3")
         best = gains[gains["kind"] != "veto"].iloc[0]
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user"] = accounts.User("office", "office")
-    at.session_state["detail.unit"], at.session_state["detail.period"] = "XQ01", "2025Q3"
-    at.run()
-    at.switch_page("app_pages/unit_detail.py").run()
+    at = app(accounts.User("office", "office"), "unit_detail", **{"detail.unit": "XQ01", "detail.period": "2025Q3"})
     assert not at.exception and not at.error, [e.value for e in at.error]
     shown = "\n".join(str(c.value) for c in at.caption) + "\n".join(str(m.value) for m in at.markdown)
     assert "提分空间" in shown and "名次" in shown and "自评准确度" in shown
@@ -506,17 +492,11 @@ def test_unit_detail_explains_the_rank_and_simulates_fixes(demo_db, monkeypatch)
 
 
 def test_ranking_page_shows_rank_intervals_and_what_to_verify(demo_db, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.dashboard_support import APP
-
     monkeypatch.setenv("KAOPING_DB", str(demo_db))
     with Store(demo_db) as s:
         rob = analytics.robustness(s, CLI_OFFICE, "2025Q3", "县区")
         flagged = set(analytics.anomalies(s, CLI_OFFICE, "2025Q3")["unit_code"])
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user"] = accounts.User("office", "office")
-    at.run()
+    at = app(accounts.User("office", "office"))
     at.selectbox(key="ranking.period").set_value("2025Q3").run()
     at.selectbox(key="ranking.group").set_value("县区").run()
     assert not at.exception and not at.error, [e.value for e in at.error]

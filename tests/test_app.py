@@ -14,11 +14,10 @@ from scoring import rectifications as rect
 from scoring.accounts import User
 from scoring.errors import PermissionDenied
 from scoring.store import Store
-from tests.dashboard_support import APP, build_demo_db, copy_db, top_unit_upload
+from tests.dashboard_support import app, build_demo_db, copy_db, top_unit_upload, unescape
 from tests.support import office_ranking
 
 OFFICE = User("office", "office")
-TIMEOUT = 60
 
 
 @pytest.fixture(scope="session")
@@ -47,27 +46,9 @@ def db(demo_template, tmp_path, monkeypatch):
     return path
 
 
-def app(user: User | None, page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if user is not None:
-        at.session_state["user"] = user
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    if page and page != nav.pages_for(user)[0]:
-        at.switch_page(f"app_pages/{page}.py")
-        at.run()
-    return at
-
-
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-
-
-def unescape(text: str) -> str:
-    """What a person reads of Markdown source in which user text was escaped (ui.plain)."""
-    return re.sub(r"\\(.)", r"\1", str(text))
 
 
 def texts(at: AppTest) -> str:

@@ -19,7 +19,7 @@ from scoring.permissions import User
 from scoring.schemes import save_scheme
 from scoring.store import Store
 from scoring.units import save_units
-from tests.dashboard_support import APP, build_demo_db, copy_db
+from tests.dashboard_support import app, build_demo_db, copy_db, unescape
 from tests.support import GOOD, SPEC_SCHEME, UNITS, WEAK, submit
 from tests.test_cli import cli
 
@@ -476,22 +476,6 @@ def _reset_latest(path) -> str:
             lifecycle.close_period(s, CLI_OFFICE, "2025Q4")
         lifecycle.open_period(s, CLI_OFFICE, "2025Q4", "2026-01-10")
     return "2025Q4"
-
-
-def app(user, page=None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if user is not None:
-        at.session_state["user"] = user
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    if page:
-        at.switch_page(f"app_pages/{page}.py").run()
-    return at
-
-
-def unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", str(text))
 
 
 def texts(at) -> str:

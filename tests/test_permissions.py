@@ -22,10 +22,10 @@ from scoring import rectifications as rect
 from scoring.cli import CLI_OFFICE
 from scoring.errors import InputError, PermissionDenied
 from scoring.store import Store
+from tests.dashboard_support import app
 from tests.support import GOOD, WEAK, submit
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "dashboard" / "app.py")
 PW = "Zhengwu-gongkai-7788"
 EVIL = "![p](http://127.0.0.1:8999/x.png)[点我](http://evil.example)**粗体**"
 
@@ -311,20 +311,8 @@ def evil_db(tmp_path, monkeypatch):
     return path
 
 
-def _app(user=None, page=None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if user is not None:
-        at.session_state["user"] = user
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    if page:
-        at.switch_page(f"app_pages/{page}.py").run()
-    return at
-
-
 def test_row_5_login_page_shows_unit_names_as_text(evil_db):
-    at = _app()
+    at = app(None)
     _assert_text_only(at)
     assert any("粗体" in p for p in _rendered(at))       # it is there, as text
 
@@ -332,7 +320,7 @@ def test_row_5_login_page_shows_unit_names_as_text(evil_db):
 @pytest.mark.parametrize("page", ["ranking", "unit_detail", "adjust", "trends", "rectify", "upload"])
 def test_row_5_office_pages_show_user_text_as_text(evil_db, page):
     office = permissions.User("office", "office")
-    at = _app(office, page, **{"detail.unit": "U1", "detail.period": "2025Q3",
+    at = app(office, page, **{"detail.unit": "U1", "detail.period": "2025Q3",
                                "upload.done": f"已回滚批次 #1「{EVIL}.csv」", "adjust.msg": EVIL})
     _assert_text_only(at)
 
@@ -342,7 +330,7 @@ def test_row_5_unit_head_pages_show_user_text_as_text(evil_db):
         head = accounts.get_user(s, "unit-shizhi")
     assert head.unit_code == "U1"
     for page in ("ranking", "unit_detail", "trends"):
-        _assert_text_only(_app(head, page))
+        _assert_text_only(app(head, page))
 
 
 def test_a_login_does_not_make_readers_rescore(world):
