@@ -111,48 +111,17 @@ def _rows_of(scores: engine.Scores, unit_code: str, period: str) -> tuple[_Rows,
 
 
 # -- the scheme's aggregation (SPEC "Aggregation"), on whole columns ----------------------------------
-def _layout(s: Scheme) -> tuple[int, int]:
-    """(number of section items, number of bonus items): the columns of ``Scheme.items``."""
-    return sum(len(x.items) for x in s.sections), len(s.bonus_items)
-
-
-def _section_sums(s: Scheme, points: np.ndarray, status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows × sections: the items' points summed (not yet capped) and each section's cap, shrunk
-    by the max of its 不适用 items (steps 1–2, before capping)."""
-    n = points.shape[0]
-    sums = np.zeros((n, len(s.sections)))
-    caps = np.zeros((n, len(s.sections)))
-    j0 = 0
-    for k, sec in enumerate(s.sections):
-        j1 = j0 + len(sec.items)
-        item_max = np.array([it.max for it in sec.items])
-        shrink = ((status[:, j0:j1] == engine.NA) * item_max).sum(axis=1)
-        caps[:, k] = np.maximum(sec.max - shrink, 0.0)
-        sums[:, k] = points[:, j0:j1].sum(axis=1)
-        j0 = j1
-    return sums, caps
-
-
-def _base(s: Scheme, raw: np.ndarray, applicable: np.ndarray) -> np.ndarray:
-    """Step 2: the sections' points, rescaled to total_max where 不适用 items shrank the caps."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(applicable >= s.total_max - _EPS, raw,
-                        np.where(applicable > 0, raw / applicable * s.total_max, 0.0))
-
-
 def _finish(s: Scheme, base, bonus_sum, penalty, cap) -> np.ndarray:
     """Steps 3–6: penalties (never below 0), bonus (capped, gated), rounding, veto caps."""
-    bonus = np.where(base >= s.bonus_min_base - _EPS, np.minimum(bonus_sum, s.bonus_max), 0.0)
-    total = engine.round2(np.maximum(base - penalty, 0.0) + bonus)
-    return np.minimum(total, cap)
+    return np.minimum(engine.final_total(base, penalty, engine.capped_bonus(s, base, bonus_sum)), cap)
 
 
 def totals(s: Scheme, points: np.ndarray, status: np.ndarray, cap: np.ndarray) -> np.ndarray:
     """The totals of rows × items ``points`` with the scheme's aggregation, exactly as the engine
     aggregates (a test checks it against the engine on random data)."""
-    sums, caps = _section_sums(s, points, status)
-    base = _base(s, np.clip(sums, 0.0, caps).sum(axis=1), caps.sum(axis=1))
-    n_sec, n_bonus = _layout(s)
+    sums, caps = engine.section_sums(s, points, status)
+    base = engine.rescaled_base(s, np.clip(sums, 0.0, caps).sum(axis=1), caps.sum(axis=1))
+    n_sec, n_bonus = engine.item_layout(s)
     return _finish(s, base, points[:, n_sec:n_sec + n_bonus].sum(axis=1), points[:, n_sec + n_bonus:].sum(axis=1), cap)
 
 
@@ -184,8 +153,8 @@ def _perturbed_ranks(rows: _Rows, draws: int, seed: int) -> np.ndarray:
     w = rng.uniform(1 - WEIGHT_SPREAD, 1 + WEIGHT_SPREAD, size=(draws, len(sec_max)))
     w *= s.total_max / (w @ sec_max)[:, None]
 
-    sums, caps = _section_sums(s, rows.points, rows.status)
-    n_sec, n_bonus = _layout(s)
+    sums, caps = engine.section_sums(s, rows.points, rows.status)
+    n_sec, n_bonus = engine.item_layout(s)
     bonus_sum = rows.points[:, n_sec:n_sec + n_bonus].sum(axis=1)
     penalty = rows.points[:, n_sec + n_bonus:].sum(axis=1)
     where = [k for k, sec in enumerate(s.sections) for _ in sec.items] + [-1] * n_bonus
@@ -220,7 +189,7 @@ def _perturbed_ranks(rows: _Rows, draws: int, seed: int) -> np.ndarray:
     shrunk = np.flatnonzero(caps.sum(axis=1) < s.total_max - _EPS)
     base = raw
     if len(shrunk):
-        base[:, shrunk] = _base(s, raw[:, shrunk], w @ caps[shrunk].T)
+        base[:, shrunk] = engine.rescaled_base(s, raw[:, shrunk], w @ caps[shrunk].T)
     total = _finish(s, base, moved_sums.get(-1, bonus_sum), penalty, rows.cap)
     return _competition_ranks(_cents(total))
 
@@ -407,7 +376,7 @@ def gains_of(scores: engine.Scores, unit_code: str, period: str) -> pd.DataFrame
     """
     rows, i = _rows_of(scores, unit_code, period)
     s = rows.scheme
-    n_sec, _ = _layout(s)
+    n_sec, _ = engine.item_layout(s)
     sec_of = {it.id: sec.name for sec in s.sections for it in sec.items}
     p, st = rows.points[i], rows.status[i]
     maxes = np.array([np.nan if it.max is None else it.max for it in s.items])
@@ -476,7 +445,7 @@ def _parts(scores: engine.Scores, unit_code: str, period: str) -> dict:
     rows, i = _rows_of(scores, unit_code, period)
     s = rows.scheme
     unit = scores.units[(scores.units["unit_code"] == unit_code) & (scores.units["period"] == period)].iloc[0]
-    sums, caps = _section_sums(s, rows.points[[i]], rows.status[[i]])
+    sums, caps = engine.section_sums(s, rows.points[[i]], rows.status[[i]])
     sec = np.clip(sums, 0.0, caps)[0]
     applicable = float(caps.sum())
     scale = 1.0 if applicable >= s.total_max - _EPS else (s.total_max / applicable if applicable > 0 else 0.0)
@@ -664,7 +633,7 @@ def _copies(rows: _Rows) -> pd.DataFrame:
 
 def _all_max(rows: _Rows) -> pd.DataFrame:
     s = rows.scheme
-    n_sec, _ = _layout(s)
+    n_sec, _ = engine.item_layout(s)
     maxes = np.array([it.max for it in s.items[:n_sec]])
     applies = rows.status[:, :n_sec] != engine.NA
     full = (rows.points[:, :n_sec] >= maxes - _EPS) | ~applies

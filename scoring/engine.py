@@ -397,30 +397,17 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     status[a_rows, a_cols] = ADJUSTED
     adjustments = _Adjustments(adjs, a_rows, a_cols)
 
-    # 1. sections, capped; 2. n/a items shrink their section's cap
-    sec_points = np.zeros((n, len(s.sections)))
-    sec_caps = np.zeros((n, len(s.sections)))
-    j0 = 0
-    for k, sec in enumerate(s.sections):
-        j1 = j0 + len(sec.items)
-        item_max = np.array([it.max for it in sec.items])
-        shrink = ((status[:, j0:j1] == NA) * item_max).sum(axis=1)
-        sec_caps[:, k] = np.maximum(sec.max - shrink, 0.0)
-        sec_points[:, k] = np.clip(points[:, j0:j1].sum(axis=1), 0.0, sec_caps[:, k])
-        j0 = j1
+    # 1. sections, capped; 2. n/a items shrink their section's cap, the base is rescaled
+    sums, sec_caps = section_sums(s, points, status)
+    sec_points = np.clip(sums, 0.0, sec_caps)
     applicable = sec_caps.sum(axis=1)
-    raw_base = sec_points.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        base = np.where(applicable >= s.total_max - 1e-9, raw_base,
-                        np.where(applicable > 0, raw_base / applicable * s.total_max, 0.0))
-    # 3. penalties, uncapped, never below 0; 4. bonus, capped, gated by min_base
-    n_bonus = len(s.bonus_items)
-    bonus_cols = points[:, j0:j0 + n_bonus]
-    pen_cols = points[:, j0 + n_bonus:]
-    penalty = pen_cols.sum(axis=1)
-    bonus = np.where(base >= s.bonus_min_base - 1e-9, np.minimum(bonus_cols.sum(axis=1), s.bonus_max), 0.0)
-    # 5. rounding at the end; 6. veto
-    total = round2(np.maximum(base - penalty, 0.0) + bonus)
+    base = rescaled_base(s, sec_points.sum(axis=1), applicable)
+    # 3. penalties, uncapped, never below 0; 4. bonus, capped, gated by min_base; 5. rounding at the end
+    n_sec, n_bonus = item_layout(s)
+    penalty = points[:, n_sec + n_bonus:].sum(axis=1)
+    bonus = capped_bonus(s, base, points[:, n_sec:n_sec + n_bonus].sum(axis=1))
+    total = final_total(base, penalty, bonus)
+    # 6. veto
     fired = np.full(n, -1)  # index of the first veto that fired, -1 for none
     for k, v in enumerate(s.vetoes):
         fires = v.fires(cols[v.indicator])
@@ -445,6 +432,46 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     units["n_na"] = (status == NA).sum(axis=1)
     block = Block(s, keys, cols, na, groups, items, computed, points, status, sec_points, sec_caps, adjustments)
     return block, units
+
+
+# -- SPEC's aggregation, step by step (the engine and the analytics' perturbations share it) ----------
+def item_layout(s: Scheme) -> tuple[int, int]:
+    """(number of section items, number of bonus items): the column blocks of ``Scheme.items``."""
+    return sum(len(x.items) for x in s.sections), len(s.bonus_items)
+
+
+def section_sums(s: Scheme, points: np.ndarray, status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows × sections: the items' points summed (not yet capped) and each section's cap, shrunk
+    by the max of its 不适用 items (steps 1–2, before capping)."""
+    n = points.shape[0]
+    sums = np.zeros((n, len(s.sections)))
+    caps = np.zeros((n, len(s.sections)))
+    j0 = 0
+    for k, sec in enumerate(s.sections):
+        j1 = j0 + len(sec.items)
+        item_max = np.array([it.max for it in sec.items])
+        shrink = ((status[:, j0:j1] == NA) * item_max).sum(axis=1)
+        caps[:, k] = np.maximum(sec.max - shrink, 0.0)
+        sums[:, k] = points[:, j0:j1].sum(axis=1)
+        j0 = j1
+    return sums, caps
+
+
+def rescaled_base(s: Scheme, raw: np.ndarray, applicable: np.ndarray) -> np.ndarray:
+    """Step 2: the sections' points, rescaled to total_max where 不适用 items shrank the caps."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(applicable >= s.total_max - 1e-9, raw,
+                        np.where(applicable > 0, raw / applicable * s.total_max, 0.0))
+
+
+def capped_bonus(s: Scheme, base: np.ndarray, bonus_sum: np.ndarray) -> np.ndarray:
+    """Step 4: the bonus items' sum, capped at bonus.max, only where the base reaches min_base."""
+    return np.where(base >= s.bonus_min_base - 1e-9, np.minimum(bonus_sum, s.bonus_max), 0.0)
+
+
+def final_total(base: np.ndarray, penalty: np.ndarray, bonus: np.ndarray) -> np.ndarray:
+    """Steps 3 and 5: penalties taken (never below 0), the bonus added, rounded once at the end."""
+    return round2(np.maximum(base - penalty, 0.0) + bonus)
 
 
 class _Adjustments:
