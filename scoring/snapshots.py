@@ -80,12 +80,20 @@ def encode(scores) -> bytes:
     meta = {"format": FORMAT, "blocks": blocks, "units": w.frame(scores.units)}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("meta.json", json.dumps(meta, ensure_ascii=False))
+        z.writestr(_entry("meta.json"), json.dumps(meta, ensure_ascii=False))
         for name, arr in w.arrays.items():
             raw = io.BytesIO()
             np.save(raw, arr, allow_pickle=False)
-            z.writestr(name, raw.getvalue())
+            z.writestr(_entry(name), raw.getvalue())
     return buf.getvalue()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A ZIP entry with a fixed date, so that the same results always encode to the same bytes
+    (and the same sha256), whatever the clock says."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 _ADJ_COLUMNS = ["row", "col", "item_id", "points", "reason", "actor", "adjusted_at"]
