@@ -152,6 +152,14 @@ def action(fn, *args, **kwargs):
         return None
 
 
+def flash_next(key: str, message) -> None:
+    """After an action: keep ``message`` for :func:`flash` under ``key`` and rerun, so the page shows
+    the new state and the message once; nothing when the action failed (``message`` None/empty)."""
+    if message:
+        st.session_state[key] = message
+        st.rerun()
+
+
 def flash(key: str) -> None:
     """Show (once) a success message a previous run left under ``key``."""
     if key in st.session_state:

@@ -53,9 +53,7 @@ with st.form(f"adjust.form.{code}.{period}.{item_id}"):
     reason = st.text_area("核定理由(必填)", key=f"adjust.reason.{code}.{period}.{item_id}")
     if st.form_submit_button("保存核定", type="primary"):
         msg = ui.action(adjustments.adjust, state.store(), user, code, period, item_id, points, reason)
-        if msg:
-            st.session_state["adjust.msg"] = msg
-            st.rerun()
+        ui.flash_next("adjust.msg", msg)
 
 st.subheader("核定记录")
 adj = views.adjustment_log(state.store(), user)

@@ -28,8 +28,7 @@ with tab_units:
         if st.form_submit_button("导入") and registry_file is not None:
             result = ui.action(lambda: units.save_units(state.store(), units.parse_registry(registry_file.getvalue()), user))
             if result:
-                st.session_state["admin.msg"] = f"单位名录已更新:新增{result['new']}个,更新{result['changed']}个"
-                st.rerun()
+                ui.flash_next("admin.msg", f"单位名录已更新:新增{result['new']}个,更新{result['changed']}个")
 
 with tab_users:
     users = views.users(state.store(), user)
@@ -53,8 +52,7 @@ with tab_users:
         if st.form_submit_button("新增"):
             created = ui.action(accounts.add_user, state.store(), user, name, pw, role, unit_code or None)
             if created:
-                st.session_state["admin.msg"] = f"已新增账号 {created.username}"
-                st.rerun()
+                ui.flash_next("admin.msg", f"已新增账号 {created.username}")
     with right:
         names = [u for u in users["username"] if u != user.username]
         with st.form("admin.manage_user", clear_on_submit=True):
@@ -79,9 +77,7 @@ with tab_users:
                 else:
                     done = ui.action(lambda: accounts.reset_password(state.store(), user, target, new_pw) or True)
                     msg = f"已重置 {target} 的密码" if done else None
-                if msg:
-                    st.session_state["admin.msg"] = msg
-                    st.rerun()
+                ui.flash_next("admin.msg", msg)
 
 with tab_audit:
     a1, a2 = st.columns([1, 1])

@@ -84,9 +84,7 @@ else:
     st.caption(explain)
     if st.button(lifecycle.action_label(name, status, recorded), type="primary", key="lifecycle.go"):
         msg = ui.action(lifecycle.transition, state.store(), user, name, period, until=until, reason=reason)
-        if msg:
-            st.session_state["lifecycle.msg"] = msg
-            st.rerun()
+        ui.flash_next("lifecycle.msg", msg)
 
 # -- 异议 -------------------------------------------------------------------------------------------
 st.subheader("异议")
@@ -128,6 +126,4 @@ else:
         answer = st.text_area("答复理由(必填,单位可见)", key="lifecycle.answer")
         if st.button("提交答复", type="primary", key="lifecycle.answer_go"):
             msg = ui.action(objections.answer, state.store(), user, oid, answer, accept_points=points)
-            if msg:
-                st.session_state["lifecycle.msg"] = msg
-                st.rerun()
+            ui.flash_next("lifecycle.msg", msg)

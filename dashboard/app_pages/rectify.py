@@ -52,9 +52,7 @@ else:
         note = st.text_area("整改说明", key="rectify.done_note", placeholder="说明整改了什么、在哪里可以核实")
         if st.form_submit_button("标记为已整改"):
             msg = ui.action(rect.mark_rectified, state.store(), user, rid, note)
-            if msg:
-                st.session_state["rectify.msg"] = msg
-                st.rerun()
+            ui.flash_next("rectify.msg", msg)
 
 if views.may(user, "problems.review"):
     done_ids = [int(r) for r in all_rows.loc[all_rows["status"] == rect.RECTIFIED, "rect_id"]]
@@ -68,9 +66,7 @@ if views.may(user, "problems.review"):
             note = st.text_input("意见(退回时必填)", key="rectify.review_note")
             if st.form_submit_button("提交复核"):
                 msg = ui.action(rect.review, state.store(), user, rid, verdict == "通过", note)
-                if msg:
-                    st.session_state["rectify.msg"] = msg
-                    st.rerun()
+                ui.flash_next("rectify.msg", msg)
 
 if views.may(user, "problems.add"):
     st.subheader("登记新问题")
@@ -90,6 +86,5 @@ if views.may(user, "problems.add"):
             new_id = ui.action(rect.add_rectification, state.store(), user, unit_code, period, source, description,
                                found_at=found, deadline=deadline)
             if new_id:
-                st.session_state["rectify.msg"] = f"已登记问题 #{new_id}"
-                st.rerun()
+                ui.flash_next("rectify.msg", f"已登记问题 #{new_id}")
 

@@ -20,8 +20,7 @@ if views.may(user, "scheme.load"):
             if loaded_now:
                 new, outcome = loaded_now
                 verb = {"new": "已加载", "updated": "已更新", "unchanged": "内容未变化,无需重新加载"}[outcome]
-                st.session_state["scheme.msg"] = f"考评表 {new.id}({new.title}){verb}"
-                st.rerun()
+                ui.flash_next("scheme.msg", f"考评表 {new.id}({new.title}){verb}")
 
 loaded = schemes.load_schemes(state.store())
 if not loaded:

@@ -137,8 +137,7 @@ if views.may(user, "objection.view", unit=code):
                 if st.form_submit_button("提交异议", type="primary", key="detail.objection_go"):
                     done = ui.action(objections.file, state.store(), user, code, period, item_id, reason)
                     if done:
-                        st.session_state["detail.objection_msg"] = done[1]
-                        st.rerun()
+                        ui.flash_next("detail.objection_msg", done[1])
     if not filed.empty:
         filed = filed.assign(no=filed["id"].map(lambda i: f"#{i}"),
                              filed_text=filed["filed_at"].dt.strftime("%Y-%m-%d %H:%M"),

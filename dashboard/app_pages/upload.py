@@ -55,9 +55,8 @@ if uploaded is not None:
         if st.button("确认导入", type="primary", key="upload.confirm"):
             result = ui.action(ingest.ingest, state.store(), data, uploaded.name, user)
             if result is not None:
-                st.session_state["upload.done"] = result.message
-                st.session_state["upload.n"] = n_upload + 1
-                st.rerun()
+                st.session_state["upload.n"] = n_upload + 1      # a new key empties the file chooser
+                ui.flash_next("upload.done", result.message)
 
 
 st.subheader("上传批次记录")
@@ -99,6 +98,4 @@ else:
                     st.warning("请先勾选确认。")
                 else:
                     msg = ui.action(batches.rollback, state.store(), batch_id, user)
-                    if msg:
-                        st.session_state["upload.done"] = msg
-                        st.rerun()
+                    ui.flash_next("upload.done", msg)
