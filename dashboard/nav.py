@@ -10,8 +10,10 @@ COMMON = [("ranking", "排名", ":material/leaderboard:", ("ranking.view",)),
           ("trends", "趋势", ":material/trending_up:", ("trends.view",)),
           ("upload", "数据上传", ":material/upload_file:", ("upload.unit", "upload.office")),
           ("scheme", "考评表", ":material/table_view:", ("scheme.view",)),
-          ("rectify", "问题整改", ":material/build:", ("problems.view",))]
+          ("rectify", "问题整改", ":material/build:", ("problems.view",)),
+          ("yearbook", "年报", ":material/menu_book:", ("yearbook.view",))]
 OFFICE_ONLY = [("lifecycle", "考评周期", ":material/event_available:", ("period.manage",)),
+               ("annual", "年度排名", ":material/calendar_month:", ("annual.view",)),
                ("adjust", "核定", ":material/edit_note:", ("adjust",)),
                ("checks", "核查清单", ":material/fact_check:", ("anomalies.view",)),
                ("admin", "管理", ":material/settings:", ("users.manage",))]

@@ -2,8 +2,9 @@
 
 The Store is one per database path (``st.cache_resource``) and lingers: it closes the file after
 a moment without use, so that the office can run the command line beside the app. Scores and the
-ranked history are cached per ``store.data_version``, so any write (upload, rollback, 核定) shows
-at the next run. Pages never slice them: they pass them to ``scoring.views`` with the user.
+ranked history are kept per (period, set of groups) by :class:`Results`: a write (upload, rollback,
+核定) shows at the next run, and only the quarters and groups it touched are scored again.
+Pages never slice them: they pass them to ``scoring.views`` with the user.
 The session holds only the logged-in ``User`` and its session token (never a password).
 
 A login survives a reload (F5) and a link opened in a new tab: :func:`login` issues a session token
@@ -23,11 +24,13 @@ import secrets
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from scoring import engine, ranking, sessions
 from scoring.accounts import User, get_user
+from scoring.periods import live_on_recorded_day
 from scoring.store import DEFAULT_DB, Store
 
 USER_KEY = "user"
@@ -44,27 +47,202 @@ LINGER_S = 2.0
 
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
-    return Store(path, linger=LINGER_S)
+    opened = Store(path, linger=LINGER_S)
+    live_on_recorded_day(opened)      # the demo lives on its own day
+    return opened
 
 
 def store() -> Store:
     return _store(db_path())
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _scored(path: str, version: int) -> tuple[engine.Scores, pd.DataFrame]:
-    scores = engine.score(_store(path))
-    return scores, ranking.ranked_history(scores)
+class Results:
+    """Every period's scores and ranked rows of one database, kept in parts, one per (period, set
+    of groups), and scored again only where the stored data changed.
+
+    A set of groups is one group, or the groups linked by computed roll-ups (a unit whose figure is
+    computed from its children is scored with them). After a write (``data_version`` moved) the
+    store's :meth:`~scoring.store.Store.signatures` tell which parts changed: those are scored again,
+    in one engine run for the quarters touched in every group (a whole quarter's upload) and one
+    per part for the others (a unit's own upload), and re-ranked with the parts of the next quarter
+    (whose rank changes they feed). A new part keeps its blocks, so that what the analytics
+    memoise on them (``analytics.memoised``) survives writes to other parts.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._version: tuple | None = None
+        self._parts: dict[tuple, tuple[int, engine.Scores]] = {}     # (period, groups) -> (hash, scores)
+        self._ranked: dict[tuple, tuple[tuple, pd.DataFrame]] = {}   # (period, groups) -> (hashes, rows)
+        self._periods: dict[tuple, engine.Scores] = {}              # periods -> their parts combined
+        self._all: tuple[engine.Scores, pd.DataFrame] | None = None
+
+    def current(self) -> "Results":
+        """Bring the parts up to the stored data (a no-op while ``data_version`` and the day are
+        unchanged: a new day can make a problem 逾期未整改, which ledger indicators count)."""
+        from scoring.periods import today
+
+        version = (self.store.data_version, today())
+        with self._lock:
+            if version != self._version:
+                self._refresh()
+                self._version = version
+        return self
+
+    # -- what the pages read ----------------------------------------------------------------------
+    def scores(self, periods: list[str] | None = None) -> engine.Scores:
+        """The scores of ``periods`` (every period when None), the same object while unchanged."""
+        if periods is None:
+            return self._whole()[0]
+        key = tuple(sorted(set(periods)))
+        with self._lock:
+            found = self._periods.get(key)
+            if found is None:
+                found = engine.Scores.combine([sc for (p, _), (_, sc) in sorted(self._parts.items()) if p in key])
+                self._periods[key] = found
+        return found
+
+    def ranked(self) -> pd.DataFrame:
+        return self._whole()[1]
+
+    def _whole(self) -> tuple[engine.Scores, pd.DataFrame]:
+        with self._lock:
+            if self._all is None:
+                keys = sorted(self._parts)
+                scores = engine.Scores.combine([self._parts[k][1] for k in keys])
+                frames = [self._ranked[k][1] for k in keys if k in self._ranked]
+                if not frames:
+                    rows = ranking.ranked_history(scores)
+                elif all(len(k[1]) == 1 for k in keys):     # parts in (period, group) order, each sorted
+                    rows = pd.concat(frames, ignore_index=True)
+                else:
+                    rows = pd.concat(frames).sort_values(["period", "group", "rank", "unit_code"], ignore_index=True)
+                self._all = scores, rows
+            return self._all
+
+    # -- refreshing ---------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        from scoring.periods import previous, today
+        from scoring.schemes import load_schemes
+
+        signature = self.store.signatures()
+        sets = _group_sets(self.store, load_schemes(self.store))
+        everywhere = hash((signature.get((None, None)), today()))      # "today" moves 逾期 counts
+        wanted = {(period, groups): hash((everywhere, signature.get((period, None)),
+                                          tuple(signature.get((period, g)) for g in groups)))
+                  for period in sorted({p for p, _ in signature if p is not None}) for groups in sets}
+        stale = [k for k, h in wanted.items() if self._parts.get(k, (None,))[0] != h]
+        by_period: dict[str, list[tuple]] = {}
+        for period, groups in stale:
+            by_period.setdefault(period, []).append(groups)
+        # a quarter touched in every group is scored whole (with the others so touched, in one run)
+        whole = [p for p, touched in by_period.items() if len(touched) == len(sets)]
+        runs = [(whole, None)] if whole else []
+        runs += [([p], groups) for p, touched in by_period.items() if p not in whole for groups in touched]
+        all_periods = len(whole) == len({p for p, _ in wanted})
+        for periods_, groups in runs:
+            scored = engine.score(self.store, None if all_periods and groups is None else periods_,
+                                  None if groups is None else list(groups))
+            parts = _split(scored, sets)
+            for key in [(p, g) for p in periods_ for g in ([groups] if groups else sets)]:
+                self._parts[key] = (wanted[key], parts.get(key) or engine.Scores.combine([]))
+        gone = {k[0] for k in self._parts if k not in wanted}
+        self._parts = {k: v for k, v in self._parts.items() if k in wanted}
+
+        # ranks: again for a part that changed, and for the next quarter's (its rank change)
+        hashes = {k: (h, wanted.get((previous(k[0]), k[1]))) for k, h in wanted.items()}
+        rerank = [k for k in wanted if self._ranked.get(k, (None,))[0] != hashes[k]]
+        if rerank:
+            needed = sorted(set(rerank) | {(previous(p), g) for p, g in rerank if (previous(p), g) in self._parts})
+            rows = ranking.with_changes(ranking.rank_units(
+                pd.concat([self._parts[k][1].units for k in needed], ignore_index=True)))
+            split = _by_part(rows, sets)
+            for k in rerank:      # sorted as ranking.ranked_history sorts
+                part = split.get(k, rows.iloc[0:0]).sort_values(["group", "rank", "unit_code"], ignore_index=True)
+                self._ranked[k] = (hashes[k], part)
+        self._ranked = {k: v for k, v in self._ranked.items() if k in wanted}
+        touched = {p for p, _ in stale} | gone
+        self._periods = {k: v for k, v in self._periods.items() if touched.isdisjoint(k)}
+        if stale or rerank or gone:
+            self._all = None
 
 
-def scores() -> engine.Scores:
-    """Scores of every period, as of the current data version."""
-    return _scored(db_path(), store().data_version)[0]
+def _group_sets(store: Store, schemes) -> list[tuple[str, ...]]:
+    """The groups, each alone, except that groups linked by a computed roll-up (a unit with a
+    ``children`` indicator and its children in another group) are one set."""
+    units = store.rows("SELECT unit_code, grp, parent_code FROM units")
+    rollups = any(i.computed and i.computed[0] == "children" for s in schemes for i in s.indicators.values())
+    root = {g: g for _, g, _ in units}
+
+    def find(g):
+        while root[g] != g:
+            g = root[g]
+        return g
+
+    if rollups:
+        group_of = {u: g for u, g, _ in units}
+        for _, g, parent in units:
+            if parent in group_of:
+                a, b = find(g), find(group_of[parent])
+                if a != b:
+                    root[max(a, b)] = min(a, b)
+    sets: dict[str, list[str]] = {}
+    for g in sorted(root):
+        sets.setdefault(find(g), []).append(g)
+    return sorted(tuple(v) for v in sets.values())
+
+
+def _split(scores: engine.Scores, sets: list[tuple[str, ...]]) -> dict[tuple, engine.Scores]:
+    """One scoring run cut into its parts: ``{(period, groups): scores}``."""
+    blocks: dict[tuple, list[engine.Block]] = {}
+    for b in scores.blocks:
+        for key, rows in _part_rows(b.keys, sets).items():
+            blocks.setdefault(key, []).append(b.take(rows))
+    return {key: engine.Scores(blocks.get(key, []), units) for key, units in _by_part(scores.units, sets).items()}
+
+
+def _part_rows(frame: pd.DataFrame, sets: list[tuple[str, ...]]) -> dict[tuple, np.ndarray]:
+    """The positions of each part's rows in ``frame`` (columns period and group)."""
+    number = {g: n for n, groups in enumerate(sets) for g in groups}
+    codes, uniques = pd.factorize(frame["group"])     # a map over 100k strings is slow: map the few
+    which = np.array([number[g] for g in uniques] + [-1], dtype=np.int64)[codes]
+    parts = pd.DataFrame({"period": frame["period"].to_numpy(), "set": which}).groupby(["period", "set"], sort=False)
+    return {(p, sets[n]): rows for (p, n), rows in parts.indices.items()}
+
+
+def _by_part(frame: pd.DataFrame, sets: list[tuple[str, ...]]) -> dict[tuple, pd.DataFrame]:
+    """``frame`` cut into its parts' rows: one reordering, then slices (a take per part is slow)."""
+    at = _part_rows(frame, sets)
+    if not at:
+        return {}
+    frame = frame.iloc[np.concatenate(list(at.values()))]
+    out, start = {}, 0
+    for key, rows in at.items():
+        out[key] = frame.iloc[start:start + len(rows)].reset_index(drop=True)
+        start += len(rows)
+    return out
+
+
+@st.cache_resource(show_spinner=False)
+def _results(path: str) -> Results:
+    return Results(_store(path))
+
+
+def results() -> Results:
+    """This database's results, brought up to the stored data."""
+    return _results(db_path()).current()
+
+
+def scores(periods: list[str] | None = None) -> engine.Scores:
+    """Scores of ``periods`` (every period when None), as of the stored data now. Pages that show
+    one or two quarters pass them: a result of a few quarters is cheap to explain and to look into."""
+    return results().scores(periods)
 
 
 def ranked() -> pd.DataFrame:
     """``ranking.ranked_history`` of every period (do not modify: it is shared)."""
-    return _scored(db_path(), store().data_version)[1]
+    return results().ranked()
 
 
 def periods() -> list[str]:

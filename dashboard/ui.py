@@ -143,6 +143,9 @@ def action(fn, *args, **kwargs):
     except Problems as exc:
         st.error(plain(exc.title))
         table = getattr(exc, "table", None)
+        if table is None and all(isinstance(p, dict) and "row" in p for p in exc.problems):
+            table = pd.DataFrame(exc.problems, dtype=object).rename(
+                columns={"row": "行号", "column": "列", "value": "值", "message": "问题"})
         if table is None:
             table = pd.DataFrame({"问题": [str(p) for p in exc.problems]})
         st.dataframe(table, hide_index=True, width="stretch")

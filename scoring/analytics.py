@@ -19,12 +19,16 @@ Everything is whole-column numpy: no Python loop per unit.
 """
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import accounts, engine, periods, views
+from .store import current_values_sql
 from . import ranking as rk
 from .errors import InputError, NotFound
 from .permissions import User, require
@@ -53,6 +57,31 @@ ROBUSTNESS_KEYS = ["unit_code", "rank", "rank_low", "rank_high", "band"]
 _EPS = 1e-9
 
 
+# -- memoisation ---------------------------------------------------------------------------------------
+_MEMO: dict[tuple, object] = {}
+
+
+def memoised(blocks: list, key: tuple, compute):
+    """``compute()`` for ``blocks`` (engine results, never modified once scored) and ``key``, kept
+    while the blocks live. The dashboard keeps each quarter's blocks until a write touches them, so
+    the robustness and the flags of an unchanged (period, group) are computed once, not at every
+    rerun of every page; a command's blocks die with it, and their entries with them."""
+    memo_key = (tuple(id(b) for b in blocks), *key)
+    if memo_key not in _MEMO:
+        _MEMO[memo_key] = compute()
+        for b in blocks:
+            weakref.finalize(b, _MEMO.pop, memo_key, None)
+    value = _MEMO[memo_key]
+    return value.copy() if isinstance(value, pd.DataFrame) else value
+
+
+def forget() -> None:
+    """Empty the memo (the benchmark times the computations themselves)."""
+    _MEMO.clear()
+    with _HISTORIES_LOCK:
+        _HISTORIES.clear()
+
+
 # -- one (period, group) as matrices ------------------------------------------------------------------
 @dataclass
 class _Rows:
@@ -74,13 +103,19 @@ class _Rows:
         return int(hit[0])
 
 
-def _gather(scores: engine.Scores, period: str, group: str) -> _Rows | None:
-    """The rows of (period, group) from every block that holds some (a group may span blocks)."""
+def _blocks_of(scores: engine.Scores, period: str, group: str) -> list[tuple[engine.Block, np.ndarray]]:
+    """The blocks holding rows of (period, group), and those rows (a group may span blocks)."""
     parts = []
     for b in scores.blocks:
         mask = (b.keys["period"].to_numpy() == period) & (b.keys["group"].to_numpy() == group)
         if mask.any():
             parts.append((b, np.flatnonzero(mask)))
+    return parts
+
+
+def _gather(scores: engine.Scores, period: str, group: str) -> _Rows | None:
+    """The rows of (period, group) from every block that holds some (a group may span blocks)."""
+    parts = _blocks_of(scores, period, group)
     if not parts:
         return None
     scheme = parts[0][0].scheme
@@ -225,8 +260,14 @@ def robustness_of(scores: engine.Scores, period: str, group: str, draws: int = D
 
     ``rank`` is the published rank; [rank_low, rank_high] the 5th–95th percentile rank over the
     draws, widened where needed to hold the published rank (the unperturbed result is always a
-    possible outcome). Sorted by rank.
+    possible outcome). Sorted by rank. Memoised on the blocks (:func:`memoised`).
     """
+    blocks = [b for b, _ in _blocks_of(scores, period, group)]
+    return memoised(blocks, ("robustness", period, group, draws, seed),
+                    lambda: _robustness(scores, period, group, draws, seed))
+
+
+def _robustness(scores: engine.Scores, period: str, group: str, draws: int, seed: int) -> pd.DataFrame:
     rows = _gather(scores, period, group)
     columns = ["unit_code", "unit_name", "group", "rank", "rank_low", "rank_high", "band"]
     if rows is None:
@@ -558,30 +599,93 @@ def attribution(store, actor: User, unit_code: str, period: str, *,
 
 
 # -- 4. anomaly flags -----------------------------------------------------------------------------------------
-_HISTORY_SQL = """
-WITH v AS (SELECT unit_code, period, indicator, value FROM current_values
-           WHERE NOT is_na AND value IS NOT NULL AND period <= ?),
-past AS (SELECT unit_code, indicator, median(value) AS med, count(*) AS n FROM v WHERE period < ?
-         GROUP BY unit_code, indicator HAVING count(*) >= ?),
-spread AS (SELECT p.unit_code, p.indicator, p.med, p.n, median(abs(v.value - p.med)) AS mad,
-                  avg(abs(v.value - p.med)) AS mean_ad
-           FROM v JOIN past p USING (unit_code, indicator) WHERE v.period < ?
-           GROUP BY p.unit_code, p.indicator, p.med, p.n)
+# each unit's history of each figure before a quarter: its median, the number of quarters and the
+# deviations from the median (the expensive part: every earlier quarter's values)
+_HISTORY_SQL = f"""
+WITH v AS (SELECT unit_code, indicator, value FROM ({current_values_sql("AND v.period < ?")}) c
+           WHERE NOT is_na AND value IS NOT NULL),
+past AS (SELECT unit_code, indicator, median(value) AS med, count(*) AS n FROM v
+         GROUP BY unit_code, indicator HAVING count(*) >= ?)
+SELECT p.unit_code, p.indicator, p.med, p.n, median(abs(v.value - p.med)) AS mad,
+       avg(abs(v.value - p.med)) AS mean_ad
+FROM v JOIN past p USING (unit_code, indicator) GROUP BY p.unit_code, p.indicator, p.med, p.n"""
+# one group's figures of the quarter against that history: only those beyond JUMP_DEVIATIONS come
+# back (the scale is :func:`_jumps`'s, computed in the same double arithmetic as numpy would)
+_CURRENT_SQL = f"""
 SELECT c.unit_code, c.indicator, c.value, s.med, s.n, s.mad, s.mean_ad
-FROM v c JOIN spread s USING (unit_code, indicator) WHERE c.period = ?"""
+FROM ({current_values_sql("AND v.period = ? AND v.unit_code IN (SELECT unit_code FROM units WHERE grp = ?)")}) c
+JOIN {{history}} s USING (unit_code, indicator)
+JOIN {{steps}} k USING (indicator)
+WHERE NOT c.is_na AND c.value IS NOT NULL AND CASE
+    WHEN greatest(CASE WHEN s.mad > 0 THEN 1.4826 * s.mad ELSE 1.2533 * s.mean_ad END, k.step, ? * abs(s.med)) > 0
+    THEN abs(c.value - s.med) / greatest(CASE WHEN s.mad > 0 THEN 1.4826 * s.mad ELSE 1.2533 * s.mean_ad END,
+                                         k.step, ? * abs(s.med)) > ?
+    ELSE abs(c.value - s.med) > ? END"""
+_HISTORIES: OrderedDict = OrderedDict()     # (database, period) -> (what it was computed from, frame)
+_HISTORIES_KEPT = 32
+_HISTORIES_LOCK = threading.Lock()
 
 
-def _jumps(store, period: str, units: pd.DataFrame, names: dict, kinds: dict) -> pd.DataFrame:
+def _from_data(store, key: tuple, reads, compute):
+    """``compute()``, kept while the stored data it ``reads`` (a test of a signature's key
+    ``(period, group)``, :meth:`Store.signatures`) is unchanged: the last few results."""
+    version = hash(tuple(sorted(((p or "", g or ""), h) for (p, g), h in store.signatures().items() if reads(p, g))))
+    key = (store.path, *key)
+    with _HISTORIES_LOCK:
+        found = _HISTORIES.get(key)
+        if found is not None and found[0] == version:
+            _HISTORIES.move_to_end(key)
+            return found[1]
+    value = compute()
+    with _HISTORIES_LOCK:
+        _HISTORIES[key] = (version, value)
+        _HISTORIES.move_to_end(key)
+        while len(_HISTORIES) > _HISTORIES_KEPT:
+            _HISTORIES.popitem(last=False)
+    return value
+
+
+def _history(store, period: str):
+    """:data:`_HISTORY_SQL` of ``period``, kept while no earlier quarter changes."""
+    def compute():
+        with store.cursor() as cur:
+            return cur.sql(_HISTORY_SQL, params=[period, JUMP_HISTORY]).to_arrow_table()
+
+    return _from_data(store, ("history", period), lambda p, g: p is None or p < period, compute)
+
+
+def _jumps(store, period: str, group: str, units: pd.DataFrame, names: dict, kinds: dict) -> pd.DataFrame:
     """A figure more than 3 robust deviations from the unit's own median of ≥ 4 earlier quarters.
 
     The robust deviation is 1.4826 × MAD (1.2533 × the mean absolute deviation where the MAD is
     0), but never below the figure's resolution: 1 for counts and rates, and 5 % of the median
     (so a count going from 0 to 1, or a score from 75 to 80, is not a jump). Yes/no indicators
-    are left out.
+    are left out. One group's units at a time, each kept while its data and the history are.
     """
-    df = store.df(_HISTORY_SQL, [period, period, JUMP_HISTORY, period, period])
-    df = df[df["unit_code"].isin(set(units["unit_code"])) & df["indicator"].isin(set(names))
-            & (df["indicator"].map(kinds) != "bool")]
+    def compute():
+        df = _group_jumps(store, period, group, names, kinds)
+        scored = set(units.loc[units["group"] == group, "unit_code"].tolist())
+        df = df[[u in scored for u in df["unit_code"].tolist()]]
+        return df.reset_index(drop=True) if not df.empty else pd.DataFrame(columns=ANOMALY_COLUMNS)
+
+    return _from_data(store, ("jumps", period, group, tuple(names.items()), tuple(kinds.items())),
+                      lambda p, g: p is None or p < period or (p == period and g in (None, group)), compute).copy()
+
+
+def _group_jumps(store, period: str, group: str, names: dict, kinds: dict) -> pd.DataFrame:
+    history = _history(store, period)
+    steps = pd.DataFrame({"indicator": [c for c in names if kinds[c] != "bool"]})
+    steps["step"] = steps["indicator"].map(kinds).isin(["count", "rate"]).astype(float)
+    with store.cursor() as cur:
+        tags = {"history": f"jump_history_{id(cur)}", "steps": f"jump_steps_{id(cur)}"}
+        cur.register(tags["history"], history)
+        cur.register(tags["steps"], steps)
+        try:
+            df = cur.execute(_CURRENT_SQL.format(**tags),
+                             [period, group, JUMP_FLOOR, JUMP_FLOOR, JUMP_DEVIATIONS, _EPS]).df()
+        finally:
+            for tag in tags.values():
+                cur.unregister(tag)
     if df.empty:
         return pd.DataFrame(columns=ANOMALY_COLUMNS)
     value, med = df["value"].to_numpy(dtype=float), df["med"].to_numpy(dtype=float)
@@ -652,20 +756,29 @@ def _self_gaps(units: pd.DataFrame) -> pd.DataFrame:
                                     for a, b, c in zip(hit["self_score"], hit["total"], g)]})
 
 
+def _group_flags(scores: engine.Scores, period: str, group: str, units: pd.DataFrame) -> list[pd.DataFrame]:
+    """The flags of one group that its own results decide: self scores, full marks, copies."""
+    rows = _gather(scores, period, group)
+    return [_self_gaps(units[units["group"] == group]), _all_max(rows), _copies(rows)]
+
+
 def anomalies_of(store, scores: engine.Scores, period: str) -> pd.DataFrame:
     """Every flag of ``period``: ``unit_code, indicator, kind, detail`` (SPEC's keys) and
     ``unit_name, group, indicator_name, kind_label`` for people. Flags are for checking, not
     rejections."""
     units = scores.units[scores.units["period"] == period]
-    frames = [_self_gaps(units)]
+    frames = []
     names, kinds = {}, {}
     for g in dict.fromkeys(units["group"]):
-        rows = _gather(scores, period, g)
-        frames += [_all_max(rows), _copies(rows)]
-        for c, ind in rows.scheme.indicators.items():
-            names.setdefault(c, ind.name)
-            kinds.setdefault(c, ind.type)
-    frames.append(_jumps(store, period, units, names, kinds))
+        blocks = [b for b, _ in _blocks_of(scores, period, g)]
+        frames += memoised(blocks, ("flags", period, g), lambda: _group_flags(scores, period, g, units))
+        scheme = blocks[0].scheme
+        own = {c: ind.name for c, ind in scheme.indicators.items()}
+        own_kinds = {c: ind.type for c, ind in scheme.indicators.items()}
+        for c in own:
+            names.setdefault(c, own[c])
+            kinds.setdefault(c, own_kinds[c])
+        frames.append(_jumps(store, period, g, units, own, own_kinds))
     frames = [f for f in frames if not f.empty]
     if not frames:
         out = pd.DataFrame(columns=ANOMALY_COLUMNS)

@@ -2,8 +2,10 @@
 
 Every figure comes from ``ranking.ranked_history`` and ``reports``, so the dashboard, the 通报 and
 the score table say the same numbers. The document follows real 通报: 版头, 发文字号, title, 主送,
-一、总体情况 (two charts), 二、考评结果 (a table per group), 三、存在问题, 四、工作要求 (from
-``data/bulletin.yaml``), 落款, and the full score table as 附件. How Word is written is
+一、总体情况 (two charts), 二、考评结果 (a table per group, then the 通报表扬 of the 优秀 units),
+三、存在问题 (the problems found, by type, naming the units), 四、上期问题整改情况 (整改率 and the
+units with 逾期未整改 problems), 五、工作要求 (from ``data/bulletin.yaml``), 落款, the score table
+and the quarter's 问题清单 as 附件, and the 版记 (抄送, 印发). How Word is written is
 :mod:`scoring.docx_writer`.
 """
 from __future__ import annotations
@@ -19,12 +21,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import analytics, engine, periods, reports
+from . import analytics, engine, periods, problems, reports
 from .adjustments import list_adjustments
 from .errors import InputError, KaopingError
 from .exports import to_xlsx_bytes
 from .labels import GRADE_COLORS, GRADE_ORDER
-from .permissions import User, require
+from .permissions import SYSTEM, User, require
 from .ranking import change_label, rank_label, ranked_history
 from .rules import fmt
 from .schemes import load_schemes, scheme_for
@@ -50,6 +52,8 @@ class BulletinData:
     current: pd.DataFrame       # ranked rows of ``period``
     groups: list[str]           # in template order
     template: dict
+    problems: pd.DataFrame      # the problem ledger of ``period`` (scoring.problems.list_problems)
+    previous_problems: pd.DataFrame   # … and of the quarter before, for 上期问题整改情况
 
     @property
     def previous(self) -> str:
@@ -91,7 +95,10 @@ def collect(store, period: str, template: dict) -> BulletinData:
     current = ranked[ranked["period"] == period].reset_index(drop=True)
     if current.empty:
         raise InputError(f"{periods.label(period)}没有考评数据,无法生成通报")
-    return BulletinData(period, scores, ranked, current, _group_order(current["group"], template), template)
+    ledger = problems.list_problems(store, SYSTEM, period=period)
+    before = problems.list_problems(store, SYSTEM, period=periods.previous(period))
+    return BulletinData(period, scores, ranked, current, _group_order(current["group"], template), template,
+                        ledger, before)
 
 
 def _fill(text: str, d: BulletinData, **extra) -> str:
@@ -114,7 +121,7 @@ def _issue_date(template: dict, issued: date | None) -> date:
         return raw
     if raw:
         return date.fromisoformat(str(raw))
-    return date.today()
+    return periods.today()
 
 
 def _signed(x: float, unit: str = "分") -> str:
@@ -326,6 +333,18 @@ def _results(doc, d: BulletinData) -> None:
         doc.para("", line=10)
     doc.para("注:“较上季度”栏为名次变化(↑上升、↓下降、—持平,“新”为上季度未参评),括号内为得分增减。",
              size=12, line=20)
+    _commendation(doc, d)
+
+
+def _commendation(doc, d: BulletinData) -> None:
+    """通报表扬: the units graded 优秀 (the best grade of their scheme), named group by group."""
+    best = d.current[d.current["grade"] == GRADE_ORDER[0]]
+    if best.empty:
+        return
+    parts = [f"{_keep(g)}:{_names(best[best['group'] == g].sort_values(['rank', 'unit_code']))}"
+             for g in d.groups if (best["group"] == g).any()]
+    doc.lead_para("通报表扬。", f"对考评等次为优秀的{len(best)}家单位予以通报表扬。" + ";".join(parts)
+                  + "。希望受表扬的单位再接再厉,其他单位要学习借鉴好的做法。")
 
 
 def _problems(doc, d: BulletinData) -> None:
@@ -337,6 +356,11 @@ def _problems(doc, d: BulletinData) -> None:
     else:
         parts = [f"{_keep(r['unit_name'])}({_keep(r['group'])},{_reason(r)})" for r in fail.to_dict("records")]
         doc.para(f"{len(fail)}家单位考评不合格:" + ";".join(parts) + "。")
+    k += 1
+
+    doc.heading(f"({CN_NUM[k]})第三方检测和检查发现的问题", 2)
+    for text in found_problems(d.problems):
+        doc.para(text)
     k += 1
 
     losses = reports.item_losses(d.scores, d.period)
@@ -383,6 +407,52 @@ def _problems(doc, d: BulletinData) -> None:
         doc.para("以下单位有指标未按时报送,相应指标计0分:" + "、".join(parts) + "。")
 
 
+MAX_TYPES = 8      # problem types named in the text; the rest are in the 问题清单 附件
+
+
+def found_problems(ledger: pd.DataFrame) -> list[str]:
+    """存在问题 by type: one sentence per problem description shared by several units, naming them
+    (``以下5家单位政策文件栏目超6个月未更新:…``), then the single ones, unit by unit."""
+    if ledger.empty:
+        return ["本季度第三方检测和检查未发现问题。"]
+    out = [f"本季度第三方检测和检查共发现问题{len(ledger)}个,涉及{ledger['unit_code'].nunique()}家单位,"
+           f"已全部列入问题清单(附件2)并下发各单位限期整改。主要问题如下:"]
+    by_type = (ledger.sort_values("id").groupby("description", sort=False)
+               .agg(units=("unit_name", lambda s: list(dict.fromkeys(s))), n=("unit_code", "nunique"))
+               .sort_values("n", ascending=False, kind="stable"))
+    shared, single = by_type[by_type["n"] > 1], by_type[by_type["n"] == 1]
+    for k, (description, row) in enumerate(shared.head(MAX_TYPES).iterrows()):
+        out.append(f"{k + 1}.以下{row['n']}家单位{_keep(description)}:{'、'.join(_keep(u) for u in row['units'])}。")
+    if len(single):
+        named = [f"{_keep(r['units'][0])}{_keep(d)}" for d, r in single.head(MAX_TYPES).iterrows()]
+        more = f"等{len(single)}个问题" if len(single) > MAX_TYPES else ""
+        out.append(f"{min(len(shared), MAX_TYPES) + 1}.此外,{';'.join(named)}{more}。")
+    if len(shared) > MAX_TYPES:
+        out.append(f"其余{len(shared) - MAX_TYPES}类问题见附件2。")
+    return out
+
+
+def rectification_summary(before: pd.DataFrame) -> list[str]:
+    """上期问题整改情况: how many of last quarter's problems were closed (on time), the 整改率,
+    and the units with problems 逾期未整改, named with their counts."""
+    if before.empty:
+        return ["上季度未下发问题清单。"]
+    closed = before["status"] == problems.CLOSED
+    on_time = closed & (pd.to_datetime(before["reviewed_on"]) <= pd.to_datetime(before["due_on"]))
+    waiting = int((before["status"] == problems.PENDING).sum())
+    overdue = before[before["status"] == problems.OVERDUE]
+    text = (f"上季度下发问题{len(before)}个,已整改销号{int(closed.sum())}个(其中按期销号{int(on_time.sum())}个),"
+            f"整改率{closed.mean() * 100:.1f}%")
+    text += f";{waiting}个已反馈整改情况,正在复核" if waiting else ""
+    if overdue.empty:
+        return [text + ";无逾期未整改问题。"]
+    per_unit = overdue.groupby("unit_name", sort=False).size().sort_values(ascending=False, kind="stable")
+    names = "、".join(f"{_keep(u)}({n}个)" for u, n in per_unit.items())
+    return [text + f";逾期未整改问题{len(overdue)}个,涉及{len(per_unit)}家单位:{names}。",
+            "逾期未整改的问题已按考评办法在“问题按期整改率”等指标中扣分。请上述单位抓紧整改,"
+            "整改完成后在系统中反馈整改情况和佐证链接,经复核销号。"]
+
+
 def _reason(r) -> str:
     if isinstance(r.get("veto_name"), str):
         return f"触发单项否决“{_keep(r['veto_name'])}”,得分{r['total']:.2f}分"
@@ -399,7 +469,7 @@ def _requirements(doc, d: BulletinData) -> None:
 
 def _attachment(doc, d: BulletinData, store) -> None:
     doc.landscape_section()
-    doc.para("附件", font="heading", indent=False)
+    doc.para("附件1", font="heading", indent=False)
     doc.para(f"{periods.label(d.period)}全市政务公开工作考评得分明细表", size=20, font="title", bold=True,
              align="center", indent=False, before=6, after=12, line=30)
     sections = d.scores.sections
@@ -459,12 +529,16 @@ def build_document(store, d: BulletinData, charts: list[bytes], issued: date) ->
     _results(doc, d)
     doc.heading("三、存在问题")
     _problems(doc, d)
+    doc.heading("四、上期问题整改情况")
+    for text in rectification_summary(d.previous_problems):
+        doc.para(text)
     if t.get("requirements"):
-        doc.heading("四、工作要求")
+        doc.heading("五、工作要求")
         _requirements(doc, d)
 
     doc.para("", line=28)
-    doc.para(f"附件:{periods.label(d.period)}全市政务公开工作考评得分明细表")
+    doc.para(f"附件:1.{periods.label(d.period)}全市政务公开工作考评得分明细表")
+    doc.para(f"2.{periods.label(d.period)}第三方检测问题清单", indent=False, left_indent=16 * 5)   # under "1."
     doc.para("", line=28)
     doc.para("", line=28)
     doc.para(t["office"], align="right", indent=False, right_indent=64)
@@ -473,7 +547,37 @@ def build_document(store, d: BulletinData, charts: list[bytes], issued: date) ->
     if t.get("contact"):
         doc.para(t["contact"], size=14, line=28, before=12)
     _attachment(doc, d, store)
+    _problem_attachment(doc, d, issued)
+    _record_block(doc, d, issued)
     return doc.bytes()
+
+
+def _problem_attachment(doc, d: BulletinData, issued: date) -> None:
+    """附件2: every problem of the quarter, unit by unit, with its deadline and where it stands."""
+    doc.para("附件2", font="heading", indent=False, page_break=True)
+    doc.para(f"{periods.label(d.period)}第三方检测问题清单", size=20, font="title", bold=True,
+             align="center", indent=False, before=6, after=12, line=30)
+    if d.problems.empty:
+        doc.para("本季度未发现问题。", indent=False)
+        return
+    ledger = d.problems.assign(order=d.problems["group"].map({g: k for k, g in enumerate(d.groups)}))
+    ledger = ledger.sort_values(["order", "unit_code", "id"])
+    rows = [[str(k + 1), _keep(r["unit_name"]), _keep(r["item_name"] or "—"), _keep(r["description"]),
+             f"{r['due_on']:%Y-%m-%d}", r["status"]] for k, r in enumerate(ledger.to_dict("records"))]
+    doc.table(["序号", "单位", "考评项", "问题描述", "整改期限", "整改情况"], rows, [1.3, 5.0, 4.2, 9.0, 2.6, 2.6],
+              size=9, left_cols=(1, 2, 3))
+    doc.para(f"注:整改情况截至{issued.year}年{issued.month}月{issued.day}日;逾期未整改指超过整改期限仍未销号的问题。",
+             size=10.5, line=18, indent=False, before=6)
+
+
+def _record_block(doc, d: BulletinData, issued: date) -> None:
+    """版记 (GB/T 9704): 抄送 and 印发机关 with the 印发日期, between rules, at the end of the document."""
+    t = d.template
+    doc.para("", line=28)
+    if t.get("cc"):
+        doc.record_line(f"抄送:{_fill(t['cc'], d)}", top=True)
+    doc.record_line(t.get("printer") or t["office"], f"{issued.year}年{issued.month}月{issued.day}日印发",
+                    top=not t.get("cc"), bottom=True)
 
 
 def _bulletin(store, period: str, actor: User, template_path, issued: date | None) -> tuple[bytes, BulletinData]:
@@ -503,7 +607,7 @@ def write_bulletin(store, period: str, out_path, actor: User, template_path=None
 # 考评得分明细表 (xlsx): every unit × item of a period, per group a long sheet (one row per
 # unit and item, with the reasons) and a matrix sheet (a row per unit, a column per item)
 # =========================================================================================
-SCORE_COLUMNS = ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
+SCORE_COLUMNS = ["单位", "指标", "分值", "得分", "扣分", "失分原因", "整改情况", "核定情况"]
 
 
 def _period_results(store, period: str, actor: User, scores: engine.Scores | None):
@@ -548,6 +652,11 @@ def score_table_frames(store, period: str, actor: User, scores: engine.Scores | 
     item_rows["失分原因"] = ""
     item_rows.loc[explained, "失分原因"] = _explanations(scores, period, item_rows[explained])
     item_rows["核定情况"] = np.where(status == "pending", "待评定", "")
+    ledger = problems.list_problems(store, SYSTEM, period=period)
+    found, progress = _ledger_notes(ledger, item_rows)
+    has_found = explained & (found != "")
+    item_rows.loc[has_found, "失分原因"] = item_rows.loc[has_found, "失分原因"] + ";发现问题:" + found[has_found]
+    item_rows["整改情况"] = progress
     adjusted = status == "adjusted"
     if adjusted.any():
         item_rows.loc[adjusted, "核定情况"] = _adjustment_notes(store, actor, period, item_rows[adjusted])
@@ -557,12 +666,35 @@ def score_table_frames(store, period: str, actor: User, scores: engine.Scores | 
         "group": units["group"].to_numpy(), "order": units["order"].to_numpy(), "pos": np.iinfo(np.int64).max,
         "单位": units["unit_name"].to_numpy(), "指标": "总分", "分值": units["scheme"].map(total_max).to_numpy(),
         "得分": units["total"].to_numpy(), "扣分": np.nan, "核定情况": "",
+        "整改情况": [_unit_progress(ledger[ledger["unit_code"] == u]) for u in units["unit_code"]],
         "失分原因": [f"等次:{g};组内第{rank_label(r, t)}名" + (f";触发单项否决:{v}" if isinstance(v, str) else "")
                  for g, r, t, v in zip(units["grade"], units["rank"], units["tied"], units["veto_name"])],
     })
     table = pd.concat([item_rows, total_rows], ignore_index=True).sort_values(["order", "pos"])
     return {g: table.loc[table["group"] == g, SCORE_COLUMNS].reset_index(drop=True)
             for g in _group_order(units["group"], load_template())}
+
+
+def _ledger_notes(ledger: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """For each (unit_code, item_id) of ``rows``: the problems found on that item (``#12 政策文件栏目
+    超6个月未更新``) and where each stands (``#12 已销号(按期)``); "" where the ledger has none."""
+    found, progress = {}, {}
+    for r in ledger[ledger["item_id"].notna()].sort_values("id").itertuples():
+        key = (r.unit_code, r.item_id)
+        on_time = r.status == problems.CLOSED and r.reviewed_on is not None and r.reviewed_on <= r.due_on
+        found.setdefault(key, []).append(f"#{r.id} {r.description}")
+        progress.setdefault(key, []).append(f"#{r.id} {r.status}" + ("(按期)" if on_time else ""))
+    keys = list(zip(rows["unit_code"], rows["item_id"]))
+    return (np.array(["、".join(found.get(k, [])) for k in keys], dtype=object),
+            np.array([";".join(progress.get(k, [])) for k in keys], dtype=object))
+
+
+def _unit_progress(mine: pd.DataFrame) -> str:
+    """A unit's problems of the quarter in one phrase: ``下发问题3个:已销号2个、逾期未整改1个``."""
+    if mine.empty:
+        return "无下发问题"
+    counts = mine["status"].value_counts()
+    return f"下发问题{len(mine)}个:" + "、".join(f"{s}{counts[s]}个" for s in problems.STATUSES if s in counts)
 
 
 def _explanations(scores: engine.Scores, period: str, rows: pd.DataFrame) -> list[str]:

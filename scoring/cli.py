@@ -5,20 +5,31 @@ Exit codes: 0 done, 1 rejected input (every problem printed), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import unicodedata
 from pathlib import Path
 
-import pandas as pd
-
-from . import accounts, periods, views
 from .errors import KaopingError, Problems
 from .labels import ITEM_STATUS, ROLE_LABELS
 from .permissions import ROLES, User
-from .ranking import COLUMNS, change_label, rank_label
-from .rules import fmt
 from .store import Store, default_path
+
+
+class _Lazy:
+    """A module imported when a command first uses it: ``--help`` and a usage error must not pay
+    for pandas, numpy and DuckDB (~0.6 s). Names from heavy modules are imported inside commands."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name, __package__), attr)
+
+
+pd = _Lazy("pandas")
+accounts, periods, views = _Lazy(".accounts"), _Lazy(".periods"), _Lazy(".views")
 
 
 CLI_OFFICE = User("命令行", "office", system=True)   # the command line acts as the office unless --as
@@ -124,6 +135,8 @@ def cmd_adjust(store, args, actor):
 
 
 def cmd_ranking(store, args, actor):
+    from .ranking import COLUMNS, change_label, rank_label
+
     df = views.ranking(store, actor, args.period, args.group)
     records = views.ranking_records(df)
     if args.format == "json":
@@ -144,6 +157,9 @@ def cmd_ranking(store, args, actor):
 
 
 def cmd_explain(store, args, actor):
+    from .ranking import change_label
+    from .rules import fmt
+
     result = views.unit_report(store, actor, args.unit, args.period)
     row = result["rank_row"]
     rank = int(row["rank"])
@@ -225,6 +241,7 @@ def cmd_period(store, args, actor):
 
 def cmd_objection(store, args, actor):
     from . import objections
+    from .rules import fmt
 
     if args.objection_cmd == "add":
         print(objections.file(store, actor, args.unit, args.period, args.item, args.reason)[1])
@@ -242,6 +259,35 @@ def cmd_objection(store, args, actor):
                  "" if pd.isna(r.answer) else r.answer, "" if pd.isna(r.points) else fmt(r.points)]
                 for r in df.itertuples()]
         print(text_table(["异议", "单位代码", "单位名称", "季度", "考评项", "异议理由", "状态", "答复", "核定分值"], rows))
+
+
+def cmd_problems(store, args, actor):
+    from . import problems
+
+    if args.problems_cmd == "import":
+        path = Path(args.file)
+        if not path.is_file():
+            raise KaopingError(f"找不到文件:{args.file}")
+        print(problems.import_problems(store, actor, path.read_bytes(), path.name))
+    elif args.problems_cmd == "respond":
+        print(problems.respond(store, actor, args.id, args.note, args.link or ""))
+    elif args.problems_cmd == "review":
+        print(problems.review(store, actor, args.id, args.passed, args.note))
+    else:
+        df = problems.list_problems(store, actor, unit_code=args.unit, period=args.period, status=args.status)
+        if args.format == "json":
+            _print_json(problems.records(df))
+            return
+        if df.empty:
+            print("没有符合条件的问题")
+            return
+        rows = [[f"#{r.id}", r.unit_code, r.unit_name, r.period, r.item_name or "", r.description,
+                 f"{r.due_on:%Y-%m-%d}", r.status, "" if pd.isna(r.response) else r.response]
+                for r in df.itertuples()]
+        print(text_table(["问题", "单位代码", "单位名称", "季度", "考评项", "问题描述", "整改期限", "状态", "整改说明"],
+                         rows))
+        counts = problems.summary(df)
+        print("合计" + str(counts.pop("合计")) + "个:" + "、".join(f"{k}{v}" for k, v in counts.items() if v))
 
 
 def _read_password(args) -> str:
@@ -282,6 +328,7 @@ def cmd_robustness(store, args, actor):
 
 def cmd_whatif(store, args, actor):
     from . import analytics
+    from .rules import fmt
 
     fix = [x for x in args.fix.replace("，", ",").replace("、", ",").split(",") if x.strip()]
     result = analytics.whatif(store, actor, args.unit, args.period, fix)
@@ -433,6 +480,28 @@ def build_parser() -> argparse.ArgumentParser:
     q = leaf(objection_sub, "list", "列出异议及答复")
     q.add_argument("--period", help="季度")
     q.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    p = command("problems", cmd_problems, "问题清单:导入、整改反馈、复核销号")
+    problems_sub = p.add_subparsers(dest="problems_cmd", metavar="子命令", required=True, parser_class=_Parser)
+    q = leaf(problems_sub, "import", "导入问题清单(CSV/XLSX:单位代码,季度,考评项,问题描述,链接,发现日期,整改期限)")
+    q.add_argument("file", help="问题清单文件")
+    q = leaf(problems_sub, "list", "列出问题及整改状态")
+    q.add_argument("--unit", help="单位代码")
+    q.add_argument("--period", help="季度")
+    q.add_argument("--status", help="状态:待整改、待复核、已销号、退回、逾期未整改")
+    q.add_argument("--format", choices=["table", "json"], default="table", help="输出格式")
+    q = leaf(problems_sub, "respond", "反馈整改情况(单位)")
+    q.add_argument("id", help="问题编号")
+    q.add_argument("--note", required=True, help="整改说明(必填)")
+    q.add_argument("--link", help="整改后的网页链接")
+    q = leaf(problems_sub, "review", "复核整改:销号或退回")
+    q.add_argument("id", help="问题编号")
+    verdict = q.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--pass", dest="passed", action="store_true", help="通过,销号")
+    verdict.add_argument("--return", dest="returned", action="store_true", help="退回重新整改")
+    q.add_argument("--note", required=True, help="复核意见(必填)")
+    from .cli_annual import register as register_annual  # annual, annual-report, annual-bulletin
+
+    register_annual(command, _Parser, text_table)
     return parser
 
 
@@ -449,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "period", None) and args.command in ("ranking", "explain", "bulletin"):
             args.period = periods.parse_period(args.period)
         with Store(args.db) as store:
+            periods.live_on_recorded_day(store)
             actor = CLI_OFFICE
             as_user = args.as_user_cmd or args.as_user
             if as_user:

@@ -11,12 +11,13 @@ average 82–84 with 20–30% 优秀 and a few 不合格; a 泄密 veto (市直�
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import engine, lifecycle, periods
+from . import engine, lifecycle, periods, yearbook
 from .errors import InputError
 from .permissions import SYSTEM
 from .schemes import Indicator, Scheme, parse_scheme
@@ -24,6 +25,7 @@ from .schemes import Indicator, Scheme, parse_scheme
 __all__ = ["PERIODS", "NA_TEXT", "SEED", "demo_files", "demo_uploads", "seed_demo"]
 
 SEED = 20250101
+DEMO_TODAY = date(2026, 1, 20)   # 2025Q4 on 公示, its problems due around now
 PERIODS: tuple[str, ...] = tuple(periods.quarters_between("2024Q1", "2025Q4"))
 NA_TEXT = "不适用"
 
@@ -222,9 +224,9 @@ class _Gen:
         out["satisfaction_rate"] = np.round(np.clip(80 + 19 * q + rng.normal(0, 1.5, n), 0, 100), 1)
 
         # supervision
-        iss = self._pois(p["issues"] * s)
-        out["issues_assigned"] = iss
-        out["issues_rectified_on_time"] = self._binom(iss, 0.60 + 0.45 * q)
+        # problems are counted from the ledger now (problems.seed_demo); the draws stay so that
+        # the generator's stream, and every figure drawn after them, is unchanged
+        self._binom(self._pois(p["issues"] * s), 0.60 + 0.45 * q)
         out["late_submissions"] = self._pois(2.5 * bad)
         out["trainings_attended"] = self._pois(0.4 + 1.8 * q)
 
@@ -471,7 +473,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the shipped tables
 # What makes a database someone's real one: demo data, demo mode and five accounts with a public
 # password must never be added to it.
 _IN_USE = (("units", "单位名录"), ("users", "账号"), ("batches", "上传批次"), ("schemes", "考评表"),
-           ("adjustments", "核定记录"), ("rectifications", "问题整改记录"))
+           ("adjustments", "核定记录"), ("problems", "问题清单"))
 
 
 def _require_empty(store) -> None:
@@ -490,7 +492,7 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
     """
     from . import accounts, audit
     from .ingest import ingest
-    from .rectifications import seed_demo_rectifications
+    from .problems import seed_demo as seed_demo_problems
     from .schemes import save_scheme
     from .units import read_registry, save_units
 
@@ -509,14 +511,30 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
         data = frame.to_csv(index=False).encode("utf-8-sig")
         n_rows[who] += ingest(store, data, name, uploader[who]).rows
     _seed_manual_points(store, list(schemes.values()))
-    store.write(seed_demo_rectifications)
-    lifecycle_note = lifecycle.seed_demo(store)      # the past published, the latest quarter on 公示
+    yearbook_note = yearbook.seed_demo(store, SYSTEM)   # before publication: 2025Q1 deducts 2024's errors
+    today = demo_today(store, set_it=True)
+    with periods.today_as(today):
+        problems_note = seed_demo_problems(store, uploader["checker"], today, SEED + 2)
+        lifecycle_note = lifecycle.seed_demo(store, today=today)  # the past published, the latest on 公示
     store.write(lambda cur: audit.record(cur, SYSTEM, "init", store.path, "载入演示数据"))
     latest = engine.latest_period(store)
     names = "、".join(a[0] for a in accounts_made)
     return (f"演示数据已载入 {store.path}:{len(schemes)}个考评表,{len(units)}个单位,"
-            f"{n_rows['unit']}行单位填报数据、{n_rows['checker']}行第三方检测数据"
+            f"{n_rows['unit']}行单位填报数据、{n_rows['checker']}行第三方检测数据、{yearbook_note}、{problems_note}"
             f"(最新季度 {latest});{lifecycle_note};演示账号:{names}")
+
+
+def demo_today(store, *, set_it: bool = False):
+    """The day the demo lives on (:data:`DEMO_TODAY`: its latest quarter on 公示, problems due around
+    it), recorded in the demo database (:func:`periods.live_on_recorded_day` reads it), or None for
+    a real one. ``KAOPING_TODAY`` still wins, also when the demo is seeded."""
+    import os
+
+    if set_it:
+        day = periods.today() if os.environ.get("KAOPING_TODAY") else DEMO_TODAY
+        store.write(lambda cur: store.set_meta(cur, "demo_today", day.isoformat()), scores_change=False)
+    recorded = store.meta("demo_today")
+    return date.fromisoformat(recorded) if recorded else None
 
 
 def _seed_manual_points(store, schemes: list[Scheme]) -> None:

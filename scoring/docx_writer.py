@@ -18,7 +18,7 @@ from xml.sax.saxutils import quoteattr
 from docx import Document
 from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Mm, Pt, RGBColor
@@ -148,12 +148,15 @@ class Doc:
         return r
 
     def para(self, text="", *, size=16, font="body", bold=False, align=None, indent=True, color=None,
-             before=0, after=0, line=28, keep_next=False, right_indent=None):
+             before=0, after=0, line=28, keep_next=False, right_indent=None, left_indent=None, page_break=False):
         """A paragraph; ``indent`` is the two-character first-line indent of body text."""
         p = self.doc.add_paragraph()
         pf = p.paragraph_format
         if indent:
             pf.first_line_indent = Pt(size * 2)
+        if left_indent is not None:
+            pf.left_indent = Pt(left_indent)
+        pf.page_break_before = page_break
         pf.space_before, pf.space_after = Pt(before), Pt(after)
         pf.line_spacing = Pt(line) if line else None
         pf.keep_with_next = keep_next
@@ -188,6 +191,23 @@ class Doc:
         p._p.get_or_add_pPr().insert_element_before(parse_xml(
             f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="18" w:space="1" w:color="C00000"/></w:pBdr>'),
             *_AFTER_PBDR)
+        return p
+
+    def record_line(self, left: str, right: str = "", *, top=False, bottom=False, size=14):
+        """One line of the 版记 (GB/T 9704): ``left`` and ``right`` at the two margins, with a rule
+        above and/or below (the first and last rules of the block are the thick ones)."""
+        p = self.para(indent=False, line=28, left_indent=size / 2, right_indent=size / 2)
+        sides = ([("top", 12)] if top else []) + [("bottom", 12 if bottom else 6)]
+        borders = "".join(f'<w:{side} w:val="single" w:sz="{size_}" w:space="1" w:color="000000"/>'
+                          for side, size_ in sides)
+        p._p.get_or_add_pPr().insert_element_before(parse_xml(f'<w:pBdr {nsdecls("w")}>{borders}</w:pBdr>'),
+                                                    *_AFTER_PBDR)
+        self.run(p, left, size=size)
+        if right:
+            section = self.doc.sections[-1]
+            width = section.page_width - section.left_margin - section.right_margin - Pt(size)
+            p.paragraph_format.tab_stops.add_tab_stop(width, WD_TAB_ALIGNMENT.RIGHT)
+            self.run(p, "\t" + right, size=size)
         return p
 
     def picture(self, png: bytes, width_cm: float, caption: str):

@@ -7,6 +7,7 @@ Explanations are built only for the units someone looks at.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import snapshots
+from .periods import today
 from .rules import Context, explain_missing, explain_na, fmt
 from .schemes import Item, Scheme, load_schemes
 from .store import current_submissions_sql, current_values_sql
@@ -45,6 +47,32 @@ class Block:
     adjustments: dict = field(default_factory=dict)  # (row, item index) -> adjustment record
     batches: dict = field(default_factory=dict)  # indicator -> batch id of each row's figure (0: none)
     derived: dict = field(default_factory=dict)  # computed indicator -> how many figures it was made of
+    notes: dict = field(default_factory=dict)  # ledger indicator -> each row's problems, as a sentence
+
+    def take(self, rows: np.ndarray) -> "Block":
+        """Only the rows at positions ``rows`` (ascending), as a block of their own: a reader that
+        caches results per (period, groups) cuts one scoring run's blocks into its parts."""
+        n = len(self.keys)
+        index = np.arange(n)[rows]
+        if len(index) and index[-1] - index[0] + 1 == len(index):
+            rows = slice(int(index[0]), int(index[-1]) + 1)     # contiguous (the usual case): views
+
+        def cut(value):
+            if isinstance(value, pd.DataFrame):
+                return value.iloc[rows].reset_index(drop=True)
+            if isinstance(value, np.ndarray) and value.shape[:1] == (n,):
+                return value[rows]
+            if isinstance(value, _Adjustments):
+                return value.take(index, n)
+            if isinstance(value, dict) and value and all(isinstance(k, tuple) for k in value):
+                at = np.full(n, -1)                     # a snapshot's (row, item index) -> record
+                at[index] = np.arange(len(index))
+                return {(int(at[r]), j): {**rec, "row": int(at[r])} for (r, j), rec in value.items() if at[r] >= 0}
+            if isinstance(value, dict):
+                return {k: cut(v) for k, v in value.items()}
+            return value
+
+        return Block(**{f.name: cut(getattr(self, f.name)) for f in dataclasses.fields(self)})
 
 
 @dataclass
@@ -136,6 +164,8 @@ class Scores:
         for j, item in enumerate(b.items):
             status = STATUS[b.status[row, j]]
             text = _explain_item(item, values, nas, float(b.computed[row, j]), ctx)
+            if item.once_in and int(period[-1]) != item.once_in:
+                text = once_in_text(item)
             points = float(b.points[row, j])
             if status == "adjusted":
                 adj = b.adjustments[(row, j)]
@@ -144,6 +174,9 @@ class Scores:
             if item.kind == "penalty":
                 points = -points
             sources = [_source(s, b, row, code) for code in dict.fromkeys(item.rule.reads())]
+            problems = next((b.notes[c][row] for c in item.rule.reads() if c in b.notes and b.notes[c][row]), None)
+            if problems:
+                text += f";问题清单:{problems}"
             items.append({"item_id": item.id, "name": item.name, "points": float(round2(points)),
                           "max": item.max, "status": status, "explanation": text,
                           "kind": item.kind, "section_id": item.section_id,
@@ -176,16 +209,25 @@ def _source(s: Scheme, b: Block, row: int, code: str) -> dict:
     if ind.source == "computed":
         how = ind.computed
         n = int(b.derived[code][row]) if code in b.derived else 0
-        if how[0] == "children":
+        if how[0] == "yearbook":
+            year = int(b.keys["period"].iat[row][:4]) - 1
+            told = (f"{year}年度年报统计表勾稽检查发现{int(raw)}处错误" if np.isfinite(raw)
+                    else f"本单位{year}年度年报统计表未报送")
+        elif how[0] == "children":
             what = "总分" if how[1] == "total" else f"「{s.indicators[how[1]].name if how[1] in s.indicators else how[1]}」"
             told = (f"{n}个下级单位的{what}{_AGG_LABELS[how[2]]}" if n else "下级单位均无考评结果")
         else:
-            told = f"问题清单{_LEDGER_LABELS[how[1]]}" + (f"(考评项 {how[2]})" if how[2] else "")
+            told = (f"问题清单{'中本项' if how[2] else ''}{_LEDGER_LABELS[how[1]]}"
+                    f"{int(raw) if np.isfinite(raw) else 0}个,截至{today():%Y-%m-%d}")
         return {"indicator": code, "value": value, "source": "computed", "batch": None,
                 "text": f"{ind.name} 由系统计算:{told}"}
     batch = int(b.batches[code][row]) if code in b.batches and b.batches[code][row] else None
     where = f"{SOURCE_LABELS[ind.source]},批次{batch}" if batch else "未报送"
     return {"indicator": code, "value": value, "source": ind.source, "batch": batch, "text": f"{ind.name}:{where}"}
+
+
+def once_in_text(item: Item) -> str:
+    return f"本项每年第{'一二三四'[item.once_in - 1]}季度考评,本季度不考评(按不适用处理,所在部分按适用分折算)"
 
 
 def _explain_item(item: Item, values, na, computed, ctx) -> str:
@@ -201,8 +243,11 @@ def _explain_item(item: Item, values, na, computed, ctx) -> str:
 
 
 # -- scoring --------------------------------------------------------------------------------
-def score(store, periods: list[str] | None = None) -> Scores:
-    """Score every unit with data in ``periods`` (all periods when None).
+def score(store, periods: list[str] | None = None, groups: list[str] | None = None) -> Scores:
+    """Score every unit with data in ``periods`` (all periods when None), of ``groups`` (all when None).
+
+    ``groups`` narrows the live periods only, and must hold every group whose results a unit of
+    them is computed from (children's totals): ``dashboard.state`` scores one such set at a time.
 
     A published (已定稿) period is not scored again: its results come from the snapshot frozen
     when it was published (:mod:`scoring.snapshots`), so later uploads, 核定 or scheme reloads do
@@ -212,21 +257,24 @@ def score(store, periods: list[str] | None = None) -> Scores:
     with store.cursor() as con:
         frozen = snapshots.frozen(con, periods)
         if not frozen:
-            return _score(con, schemes, periods)
+            return _score(con, schemes, periods, groups)
         wanted = periods if periods is not None else snapshots.periods_with_data(con)
-        live = _score(con, schemes, [p for p in dict.fromkeys(wanted) if p not in frozen])
+        live = _score(con, schemes, [p for p in dict.fromkeys(wanted) if p not in frozen], groups)
     thawed = [snapshots.decode(data) for data in frozen.values()]
     return Scores.combine([live] + [Scores([Block(**b) for b in doc["blocks"]], doc["units"]) for doc in thawed])
 
 
-def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
+def _score(con, schemes: list[Scheme], periods: list[str] | None, groups: list[str] | None = None) -> Scores:
     if periods is not None and not periods:
         return Scores([], _empty_units())
-    params = list(periods or [])
+    params = list(periods or []) + list(groups or [])
 
-    def only(column: str) -> str:
-        """The period filter on ``column`` (nothing when scoring every period)."""
-        return f"AND {column} IN ({', '.join('?' * len(params))})" if periods is not None else ""
+    def only(period: str, unit: str) -> str:
+        """The period filter on column ``period`` and the group filter on ``unit`` (nothing: all)."""
+        sql = f"AND {period} IN ({', '.join('?' * len(periods))})" if periods is not None else ""
+        if groups is not None:
+            sql += f" AND {unit} IN (SELECT unit_code FROM units WHERE grp IN ({', '.join('?' * len(groups))}))"
+        return sql
 
     applies = pd.DataFrame([(s.id, g, s.period_from, s.period_to) for s in schemes for g in s.groups],
                            columns=["scheme", "grp", "p_from", "p_to"])
@@ -234,11 +282,11 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     # One row per scored (unit, period), ordered so that each scheme's rows are contiguous.
     keys = con.execute(f"""
         SELECT c.unit_code, u.unit_name, u.grp AS "group", c.period, a.scheme, c.self_score
-        FROM ({current_submissions_sql(only("s.period"))}) c JOIN units u USING (unit_code)
+        FROM ({current_submissions_sql(only("s.period", "s.unit_code"))}) c JOIN units u USING (unit_code)
         JOIN score_applies a ON a.grp = u.grp AND c.period BETWEEN a.p_from AND a.p_to
         UNION ALL  -- units with an adjustment but no submission
         SELECT j.unit_code, u.unit_name, u.grp, j.period, a.scheme, NULL
-        FROM (SELECT DISTINCT unit_code, period FROM adjustments WHERE true {only("period")}) j
+        FROM (SELECT DISTINCT unit_code, period FROM adjustments WHERE true {only("period", "unit_code")}) j
         ANTI JOIN current_submissions c USING (unit_code, period)
         JOIN units u USING (unit_code)
         JOIN score_applies a ON a.grp = u.grp AND j.period BETWEEN a.p_from AND a.p_to
@@ -260,7 +308,7 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     con.register("score_keys", keys[["unit_code", "period", "row"]])
     con.register("score_codes", pd.DataFrame({"indicator": codes, "col": np.arange(len(codes), dtype=np.int16)}))
     vals = con.execute(f"""
-        SELECT k.row, c.col, v.value, v.is_na, v.batch_id FROM ({current_values_sql(only("v.period"))}) v
+        SELECT k.row, c.col, v.value, v.is_na, v.batch_id FROM ({current_values_sql(only("v.period", "v.unit_code"))}) v
         JOIN score_keys k USING (unit_code, period) JOIN score_codes c USING (indicator)""",
                        params).fetchnumpy()
     adjs = con.execute("""
@@ -281,7 +329,7 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
     batch_matrix[rows, cols_] = vals["batch_id"]
 
     blocks, frames = [], []
-    derive = _Derivations(con, keys, registry, matrix, col_of, params if periods is not None else None)
+    derive = _Derivations(con, keys, registry, matrix, col_of, list(periods) if periods is not None else None)
     adj_rows = adjs["row"].to_numpy(dtype=np.int64)
     block_ids = (keys["depth"].astype(str) + "\0" + keys["scheme"]).to_numpy()
     bounds = np.flatnonzero(np.r_[True, block_ids[1:] != block_ids[:-1], True])
@@ -290,16 +338,18 @@ def _score(con, schemes: list[Scheme], periods: list[str] | None) -> Scores:
         block_keys = keys.iloc[start:stop].reset_index(drop=True)
         cols = {code: matrix[start:stop, col_of[code]] for code in s.indicators}
         na = {code: na_matrix[start:stop, col_of[code]] for code in s.indicators}
-        derived = {}
+        derived, notes = {}, {}
         for code, ind in s.indicators.items():
             if ind.computed is not None:
                 cols[code], derived[code] = derive(ind.computed, block_keys, frames)
+                if ind.computed[0] == "ledger":
+                    notes[code] = derive.problems(ind.computed, block_keys)
                 na[code] = np.zeros(stop - start, dtype=bool)
         mine = (adj_rows >= start) & (adj_rows < stop)
         block_adjs = adjs[mine].assign(row=adj_rows[mine] - start)
         block, units = score_block(s, block_keys, cols, na, block_adjs)
         block.batches = {code: batch_matrix[start:stop, col_of[code]] for code in s.indicators}
-        block.derived = derived
+        block.derived, block.notes = derived, notes
         blocks.append(block)
         frames.append(units)
     return Scores(blocks, pd.concat(frames, ignore_index=True))
@@ -333,6 +383,13 @@ class _Derivations:
 
     def __call__(self, how: tuple, block_keys: pd.DataFrame, done: list) -> tuple[np.ndarray, np.ndarray]:
         """(values, counts) for the rows of one block; NaN where there is nothing to compute from."""
+        if how[0] == "yearbook":    # the 年报 of the year before the period's (published in its Q1)
+            from .yearbook import error_counts
+
+            errors = error_counts(self.con).set_index(["unit_code", "year"])["errors"].astype(float)
+            index = pd.MultiIndex.from_arrays([block_keys["unit_code"], block_keys["period"].str[:4].astype(int) - 1])
+            values = errors.reindex(index).to_numpy(dtype=float)
+            return values, np.isfinite(values).astype(np.int64)
         if how[0] == "children":
             _, what, agg = how
             if what == "total":
@@ -363,9 +420,19 @@ class _Derivations:
         return (values.reindex(index).to_numpy(dtype=float),
                 counts.reindex(index).fillna(0).to_numpy(dtype=np.int64))
 
+    def problems(self, how: tuple, block_keys: pd.DataFrame) -> np.ndarray:
+        """Each row's problems a ledger count is taken from, e.g. ``#3 首页错链(已销号,按期)、#4 …``."""
+        ledger = self.ledger()
+        if how[2]:
+            ledger = ledger[ledger["item_id"] == how[2]]
+        label = ledger["label"] + "(" + ledger["status"] + ledger["closed_on_time"].map({1: ",按期", 0: ""}) + ")"
+        joined = label.groupby([ledger["unit_code"], ledger["period"]]).agg("、".join)
+        index = pd.MultiIndex.from_frame(block_keys[["unit_code", "period"]])
+        return joined.reindex(index).fillna("").to_numpy(dtype=object)
+
     def ledger(self) -> pd.DataFrame:
         if self._ledger is None:
-            from .rectifications import ledger_counts
+            from .problems import ledger_counts
 
             self._ledger = ledger_counts(self.con, self.periods)
         return self._ledger
@@ -381,8 +448,12 @@ def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> 
     status = np.zeros((n, len(items)), dtype=np.int8, order="F")
     filled = {code: np.nan_to_num(x, nan=0.0) for code, x in cols.items()}
     missing = {code: np.isnan(x) & ~na[code] for code, x in cols.items()}
+    quarter = keys["period"].str[-1].astype(int).to_numpy()
     for j, item in enumerate(items):
         computed[:, j], status[:, j] = _score_item(item, filled, missing, na, groups)
+        if item.once_in:  # an annual item: 不适用 outside its quarter, so its section is rescaled
+            off = quarter != item.once_in
+            computed[off, j], status[off, j] = 0.0, NA
 
     points = computed.copy(order="K")
     item_index = {it.id: j for j, it in enumerate(items)}
@@ -480,6 +551,15 @@ class _Adjustments:
     def __init__(self, frame: pd.DataFrame, rows: np.ndarray, cols: np.ndarray):
         self._frame, self._rows, self._cols = frame, rows, cols
         self._at = None
+
+    def take(self, rows: np.ndarray, n: int) -> "_Adjustments":
+        """The adjustments of the block's rows ``rows`` (of ``n``), renumbered as :meth:`Block.take` does."""
+        at = np.full(n, -1)
+        at[rows] = np.arange(len(rows))
+        new_rows = at[self._rows]
+        keep = new_rows >= 0
+        frame = self._frame[keep].reset_index(drop=True)
+        return _Adjustments(frame.assign(row=new_rows[keep]) if "row" in frame else frame, new_rows[keep], self._cols[keep])
 
     def __getitem__(self, key):
         if self._at is None:    # first lookup: one pass over the block's adjustments

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import lifecycle, periods, permissions
 from .audit import record
@@ -697,12 +698,11 @@ class _Noop(Exception):
 _NOOP_SQL = """
     SELECT b.batch_id FROM batches b
     WHERE b.sha256 = ? AND b.rolled_back_at IS NULL
-      AND NOT EXISTS (
+      AND NOT EXISTS (  -- a figure of it superseded: a later live batch has a cell for it
           SELECT 1 FROM indicator_values v
-          WHERE v.batch_id = b.batch_id AND NOT EXISTS (
-              SELECT 1 FROM current_values c
-              WHERE c.batch_id = v.batch_id AND c.unit_code = v.unit_code AND c.period = v.period
-                AND c.indicator = v.indicator))
+          JOIN indicator_values v2 USING (unit_code, period, indicator)
+          JOIN batches b2 ON b2.batch_id = v2.batch_id
+          WHERE v.batch_id = b.batch_id AND v2.batch_id > b.batch_id AND b2.rolled_back_at IS NULL)
       AND NOT EXISTS (
           SELECT 1 FROM submissions s
           WHERE s.batch_id = b.batch_id AND s.self_score IS NOT NULL AND EXISTS (
@@ -746,16 +746,23 @@ def write_batch(store, checked: Checked, actor: User) -> IngestResult:
                     [batch_id, actor.username, datetime.now(), checked.file_name, checked.sha256, checked.rows,
                      periods_, units_])
         subs = checked.submissions
-        vals = checked.values
+        # the categorical columns cross as Arrow dictionaries: the few labels once, not 180k strings
+        vals = pa.Table.from_pandas(checked.values, preserve_index=False)
         tag = f"{batch_id}_{id(cur)}"
         cur.register(f"up_subs_{tag}", subs)
         cur.register(f"up_vals_{tag}", vals)
+        # One thread for the insert: DuckDB's parallel insert of a batch this size (180k rows) spends
+        # more on coordinating its two threads than it saves (2–3× slower on the benchmark machine).
+        # The setting is the database's, so it is put back to its default at once (RESET, not the
+        # value read before: two uploads at the same time would restore each other's 1).
+        cur.execute("SET threads = 1")
         try:
             cur.execute(f"""INSERT INTO submissions SELECT {batch_id}, unit_code, period,
                             CAST(self_score AS DOUBLE), CAST(row_no AS INTEGER) FROM up_subs_{tag}""")
             cur.execute(f"""INSERT INTO indicator_values SELECT {batch_id}, unit_code, period, indicator,
                             CAST(value AS DOUBLE), CAST(is_na AS BOOLEAN) FROM up_vals_{tag}""")
         finally:
+            cur.execute("RESET threads")
             cur.unregister(f"up_subs_{tag}")
             cur.unregister(f"up_vals_{tag}")
         record(cur, actor, "upload", checked.file_name, f"批次 #{batch_id}:{summary},sha256 {checked.sha256[:12]}")

@@ -15,8 +15,9 @@ INDICATOR_TYPES = {"count": "非负整数", "number": "数字", "rate": "0–100
 RULE_TYPES = {"boolean": "是否", "deduct": "扣分", "ladder": "分档", "rate": "比率", "ratio": "比值",
               "relative": "横向比较", "per": "按次计分", "manual": "评定", "veto": "否决"}
 
-# the 问题整改 ledger
-PROBLEM_STATUS = {"open": "待整改", "rectified": "已整改(待复核)", "verified": "已复核"}
+# the 问题整改 ledger: its statuses are these words themselves (scoring.problems), coloured so
+PROBLEM_COLORS = {"待整改": "#b7791f", "待复核": "#1565c0", "已销号": "#2e7d32", "退回": "#ef6c00",
+                  "逾期未整改": "#c62828"}
 
 # upload batches
 BATCH_CURRENT, BATCH_SUPERSEDED, BATCH_ROLLED_BACK = "当前", "已被替代", "已回滚"

@@ -37,7 +37,7 @@ from .audit import record
 from .errors import InputError, KaopingError, NotFound
 from .labels import PERIOD_STATUSES
 from .permissions import SYSTEM, User, require
-from .rectifications import current_date
+from .periods import today as current_date
 
 NOT_OPEN, SUBMITTING, REVIEWING, PUBLICITY, PUBLISHED = PERIOD_STATUSES
 DEFAULT_STATUS = SUBMITTING          # a quarter without any lifecycle record

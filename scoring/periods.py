@@ -1,6 +1,9 @@
 """Quarters: parsing the spellings people type, and stepping between them."""
 from __future__ import annotations
 
+import contextlib
+import datetime
+import os
 import re
 
 from .errors import InputError
@@ -51,10 +54,43 @@ def year_quarters(year: int) -> list[str]:
     return [f"{year}Q{q}" for q in range(1, 5)]
 
 
+def today():
+    """The system date, or ``KAOPING_TODAY=YYYY-MM-DD`` (tests and demos): every "today" of the
+    system (deadlines, 逾期未整改, the lifecycle's dates) comes from here."""
+    fixed = os.environ.get("KAOPING_TODAY", "").strip()
+    if fixed:
+        try:
+            return datetime.date.fromisoformat(fixed)
+        except ValueError:
+            raise InputError(f"环境变量 KAOPING_TODAY「{fixed}」不是日期(应为 2026-01-10 这样的格式)") from None
+    return datetime.date.today()
+
+
+@contextlib.contextmanager
+def today_as(day):
+    """Within the block :func:`today` is ``day`` (seeding the demo on its own day)."""
+    before = os.environ.get("KAOPING_TODAY")
+    os.environ["KAOPING_TODAY"] = day.isoformat()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("KAOPING_TODAY", None)
+        else:
+            os.environ["KAOPING_TODAY"] = before
+
+
+def live_on_recorded_day(store) -> None:
+    """Make the day a database records as its own (the demo's ``demo_today``) this process's today;
+    the app and the command line call this when they open a database. A real database, or
+    ``KAOPING_TODAY`` already set, leaves today alone."""
+    day = store.meta("demo_today")
+    if day and not os.environ.get("KAOPING_TODAY"):
+        os.environ["KAOPING_TODAY"] = day
+
+
 def current_quarter(today=None) -> str:
     """The quarter of ``today`` (default: now); the one just ended is ``previous(current_quarter())``."""
-    import datetime
-
     today = today or datetime.date.today()
     return f"{today.year}Q{(today.month - 1) // 3 + 1}"
 

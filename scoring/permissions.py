@@ -88,6 +88,10 @@ ACTIONS: dict[str, Action] = {
     "objection.file": Action("对公示结果提出异议", office=False, unit=OWN),
     "objection.view": Action("查看异议及答复", unit=OWN),
     "objection.answer": Action("答复异议(采纳并核定或不予采纳)"),
+    "annual.view": Action("查看年度排名(四个季度并列)和年度通报"),
+    "yearbook.view": Action("查看年报统计表", checker=True, unit=OWN),
+    "yearbook.upload": Action("上传年报统计表", unit=OWN),
+    "yearbook.record": Action("按已发布原样登记有勾稽错误的年报"),
 }
 
 

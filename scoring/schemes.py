@@ -23,7 +23,7 @@ INDICATOR_TYPES = {"count": "计数(非负整数)", "number": "数值", "rate": 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
        "==": operator.eq, "!=": operator.ne}
 TOP_KEYS = {"scheme", "title", "version", "description", "applies_to", "total_max", "indicators",
-            "sections", "bonus", "penalties", "veto", "grades", "missing", "checks"}
+            "sections", "bonus", "penalties", "veto", "grades", "missing", "checks", "annual"}
 MISSING_MODES = ("zero",)
 # The usual bands (岳阳 2017 and most tables since) when a scheme does not name its own.
 DEFAULT_GRADES = [{"name": "优秀", "min": 90}, {"name": "良好", "min": 80}, {"name": "合格", "min": 60},
@@ -50,6 +50,7 @@ class Item:
     rule: Rule
     kind: str = "item"  # item | bonus | penalty
     section_id: str | None = None
+    once_in: int | None = None  # scored in this quarter (1–4) of each year only, 不适用 in the others
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ class Scheme:
     missing: str
     checks: tuple[Check, ...]
     yaml_text: str = field(repr=False, default="")
+    annual_weights: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)  # Q1..Q4 in the annual result
+    annual_points: float | None = None  # the annual total converted into 目标管理考核 points (× this ÷ 100)
 
     @property
     def sha256(self) -> str:
@@ -336,13 +339,61 @@ def _parse_item(raw, path, indicators, errors, ids, *, kind, section_id=None) ->
         ids.add(item_id)
     max_ = _num(raw.get("max"), f"{where}.max", errors, required=kind != "penalty", above=0.0)
     rule = _parse_rule(raw.get("rule"), f"{where}.rule", indicators, errors)
+    once_in = _parse_once_in(raw.get("once_in"), f"{where}.once_in", errors)
     if rule is not None and kind == "penalty" and not rule.penalty_ok:
         usable = "、".join(t for t, cls in RULES.items() if cls.penalty_ok)
         errors.add(f"{where}.rule.type", f"重大扣分项只能使用 {usable} 规则")
         return None
     if None in (item_id, name, rule) or (max_ is None and kind != "penalty"):
         return None
-    return Item(item_id, name, max_, rule, kind, section_id)
+    return Item(item_id, name, max_, rule, kind, section_id, once_in)
+
+
+def _parse_once_in(raw, path, errors) -> int | None:
+    """``once_in: Q1`` (or 1): the quarter of each year in which an annual item is scored."""
+    if raw is None:
+        return None
+    text = str(raw).strip().upper().removeprefix("Q")
+    if isinstance(raw, bool) or text not in ("1", "2", "3", "4"):
+        errors.add(path, f"「{raw}」无效,应为 Q1、Q2、Q3 或 Q4(每年在该季度考评一次)")
+        return None
+    return int(text)
+
+
+def _parse_annual(raw, errors) -> tuple[tuple[float, ...], float | None]:
+    """``annual: {quarters: [w1, w2, w3, w4]}`` or ``{year_end: share}`` (the fourth quarter's share,
+    the rest split evenly), and ``points: 5`` (the annual total × 5 ÷ 100 in 目标管理考核)."""
+    weights, points = (0.25, 0.25, 0.25, 0.25), None
+    if raw is None:
+        return weights, points
+    if not isinstance(raw, dict):
+        errors.add("annual", "应为映射,如 {quarters: [0.25, 0.25, 0.25, 0.25], points: 5} 或 {year_end: 0.4}")
+        return weights, points
+    for key in raw:
+        if key not in ("quarters", "year_end", "points"):
+            errors.add(f"annual.{key}", "未知字段,可用字段:quarters、year_end、points")
+    if "quarters" in raw and "year_end" in raw:
+        errors.add("annual", "quarters 与 year_end 只能写一个")
+    elif "quarters" in raw:
+        q = raw["quarters"]
+        if not isinstance(q, list) or len(q) != 4:
+            errors.add("annual.quarters", "应为四个季度的权重,如 [0.25, 0.25, 0.25, 0.25]")
+        else:
+            ws = [_num(w, f"annual.quarters[{k}]", errors, lo=0.0) for k, w in enumerate(q)]
+            if None not in ws:
+                if abs(sum(ws) - 1) > 1e-6:
+                    errors.add("annual.quarters", f"四个季度的权重之和为{sum(ws):g},应为1")
+                else:
+                    weights = tuple(ws)
+    elif "year_end" in raw:
+        share = _num(raw["year_end"], "annual.year_end", errors, lo=0.0)
+        if share is not None and share > 1:
+            errors.add("annual.year_end", f"年终(第四季度)占比{share:g}应在0到1之间")
+        elif share is not None:
+            weights = ((1 - share) / 3,) * 3 + (share,)
+    if "points" in raw:
+        points = _num(raw["points"], "annual.points", errors, above=0.0)
+    return weights, points
 
 
 def _parse_indicators(raw, errors) -> dict[str, Indicator]:
@@ -396,9 +447,13 @@ def _parse_source(ind: dict, path: str, errors) -> tuple[str, tuple | None]:
         errors.add(f"{path}.computed", "系统计算的指标需写明计算方法,如 {children: total, agg: mean} "
                                        "或 {ledger: assigned}")
         return source, None
-    if ("children" in raw) == ("ledger" in raw):
-        errors.add(f"{path}.computed", "应写 children(下级单位汇总)或 ledger(问题清单计数)之一")
+    if sum(k in raw for k in ("children", "ledger", "yearbook")) != 1:
+        errors.add(f"{path}.computed", "应写 children(下级单位汇总)、ledger(问题清单计数)或 yearbook(年报勾稽错误数)之一")
         return source, None
+    if "yearbook" in raw:
+        if raw["yearbook"] != "errors" or set(raw) != {"yearbook"}:
+            errors.add(f"{path}.computed.yearbook", "应为 errors(上一年度年报勾稽检查的错误数)")
+        return source, ("yearbook", "errors", None)
     if "children" in raw:
         what, agg = raw.get("children"), raw.get("agg", "mean")
         unknown = set(raw) - {"children", "agg"}
@@ -524,6 +579,7 @@ def parse_scheme(text: str) -> Scheme:
     if missing not in MISSING_MODES:
         errors.add("missing", f"取值「{missing}」无效,可用:{'、'.join(MISSING_MODES)}")
     checks = _parse_checks(doc.get("checks") or [], indicators, errors)
+    annual_weights, annual_points = _parse_annual(doc.get("annual"), errors)
     for ind in indicators.values():
         if ind.computed and ind.computed[0] == "ledger" and ind.computed[2] and ind.computed[2] not in ids:
             errors.add(f"indicators({ind.code}).computed.item", f"考评项「{ind.computed[2]}」不在本考评表中")
@@ -532,7 +588,7 @@ def parse_scheme(text: str) -> Scheme:
         raise Problems(f"考评表 {scheme_id or ''} 有{len(errors)}处错误", list(errors))
     return Scheme(scheme_id, title, groups, p_from, p_to, total_max, indicators, tuple(sections),
                   bonus_max, bonus_min, tuple(bonus_items), tuple(penalties), tuple(vetoes),
-                  grades, missing, tuple(checks), text)
+                  grades, missing, tuple(checks), text, annual_weights, annual_points)
 
 
 def _parse_vetoes(raw, indicators, errors, ids) -> list[Veto]:

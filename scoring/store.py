@@ -13,8 +13,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-
 from .errors import KaopingError
 
 DEFAULT_DB = "data/kaoping.duckdb"
@@ -52,7 +50,6 @@ SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS seq_batch START 1;
 CREATE SEQUENCE IF NOT EXISTS seq_adjustment START 1;
 CREATE SEQUENCE IF NOT EXISTS seq_audit START 1;
-CREATE SEQUENCE IF NOT EXISTS seq_rectification START 1;
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS units (
     unit_code VARCHAR PRIMARY KEY, unit_name VARCHAR NOT NULL, grp VARCHAR NOT NULL,
@@ -83,11 +80,16 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, role VARCHAR NOT NULL, unit_code VARCHAR,
     created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP, revoked_reason VARCHAR);
-CREATE TABLE IF NOT EXISTS rectifications (
-    rect_id INTEGER PRIMARY KEY, unit_code VARCHAR, period VARCHAR, source VARCHAR,
-    description VARCHAR, found_at DATE, deadline DATE, status VARCHAR, rectified_at DATE,
-    note VARCHAR, updated_by VARCHAR, updated_at TIMESTAMP);
-ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS item_id VARCHAR;
+CREATE SEQUENCE IF NOT EXISTS seq_problem START 1;
+CREATE TABLE IF NOT EXISTS problems (
+    problem_id INTEGER PRIMARY KEY, unit_code VARCHAR NOT NULL, period VARCHAR NOT NULL, item_id VARCHAR,
+    description VARCHAR NOT NULL, link VARCHAR, found_on DATE NOT NULL, due_on DATE NOT NULL,
+    status VARCHAR NOT NULL, response VARCHAR, response_link VARCHAR, responded_by VARCHAR, responded_on DATE,
+    reviewed_by VARCHAR, reviewed_on DATE, review_note VARCHAR, file_name VARCHAR, row_no INTEGER,
+    added_by VARCHAR, added_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS problem_events (
+    problem_id INTEGER NOT NULL, happened_at TIMESTAMP NOT NULL, actor VARCHAR, status VARCHAR NOT NULL,
+    note VARCHAR, link VARCHAR);
 CREATE SEQUENCE IF NOT EXISTS seq_period_event START 1;
 CREATE SEQUENCE IF NOT EXISTS seq_snapshot START 1;
 CREATE SEQUENCE IF NOT EXISTS seq_objection START 1;
@@ -102,9 +104,24 @@ CREATE TABLE IF NOT EXISTS objections (
     item_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, filed_by VARCHAR, filed_at TIMESTAMP,
     status VARCHAR NOT NULL, answer VARCHAR, points DOUBLE, adj_id INTEGER, answered_by VARCHAR,
     answered_at TIMESTAMP);
+CREATE SEQUENCE IF NOT EXISTS seq_yearbook START 1;
+CREATE TABLE IF NOT EXISTS yearbook_uploads (
+    upload_id INTEGER PRIMARY KEY, unit_code VARCHAR NOT NULL, year INTEGER NOT NULL, file_name VARCHAR,
+    sha256 VARCHAR, uploaded_by VARCHAR, uploaded_at TIMESTAMP, errors INTEGER NOT NULL,
+    warnings INTEGER NOT NULL, as_published BOOLEAN NOT NULL, findings VARCHAR);
+CREATE TABLE IF NOT EXISTS yearbook_cells (
+    upload_id INTEGER NOT NULL, tbl VARCHAR NOT NULL, row_key VARCHAR NOT NULL, col_key VARCHAR NOT NULL,
+    value DOUBLE NOT NULL);
+CREATE OR REPLACE VIEW yearbook_current AS SELECT * FROM yearbook_uploads
+    QUALIFY row_number() OVER (PARTITION BY unit_code, year ORDER BY upload_id DESC) = 1;
 CREATE OR REPLACE VIEW current_submissions AS {current_submissions};
 CREATE OR REPLACE VIEW current_values AS {current_values};
 """.replace("{current_submissions}", current_submissions_sql()).replace("{current_values}", current_values_sql())
+
+# tables no result is computed from (:meth:`Store.signatures`): values and submissions are
+# written with their batch row, an objection changes scores only through its adjustment
+UNSCORED = frozenset({"meta", "audit_log", "users", "sessions", "objections", "indicator_values", "submissions",
+                       "problem_events"})   # a problem's history: its row in problems carries its status
 
 _LOCK_WAIT_S = 30.0
 
@@ -119,6 +136,8 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 def _is_conflict(exc: Exception) -> bool:
+    import duckdb
+
     return isinstance(exc, duckdb.TransactionException) or "Conflict" in str(exc)
 
 
@@ -141,6 +160,8 @@ class Store:
         self._users = 0
         self._last_use = time.monotonic()
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._signature_sql: str | None = None
+        self._signatures: tuple[int, dict] | None = None   # (data_version, signatures) last read
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._opened() as con:
@@ -153,6 +174,8 @@ class Store:
             threading.Thread(target=self._closer, name="kaoping-store-closer", daemon=True).start()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
+        import duckdb  # here, not at the top: `python -m scoring --help` must not load it (67 ms)
+
         deadline = time.monotonic() + _LOCK_WAIT_S
         delay = 0.02
         while True:
@@ -254,6 +277,8 @@ class Store:
         ``scores_change=False`` (logins, sessions, accounts) leaves ``data_version`` alone, so that
         a login does not make every reader rescore. Use through :meth:`write`: it retries.
         """
+        import duckdb
+
         with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -274,6 +299,8 @@ class Store:
 
     def write(self, fn, *, attempts: int = 50, scores_change: bool = True):
         """Run ``fn(cursor)`` in one transaction, retrying when another writer conflicts."""
+        import duckdb
+
         delay = 0.005
         for attempt in range(attempts):
             try:
@@ -290,6 +317,54 @@ class Store:
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [key, value],
         )
+
+    def signatures(self) -> dict[tuple[str | None, str | None], int]:
+        """What every stored result was computed from, as hashes: ``{(period, group): hash}``.
+
+        A key ``(period, group)`` covers the rows of the tables with a unit and a period (batches by
+        the quarters and units they name, adjustments, the problem ledger, …), ``(period, None)``
+        the rows of the tables with a period only (the lifecycle, snapshots), and ``(None, None)``
+        everything else (registry, schemes, …): a result of (period, group) is current while those
+        three hashes are. Tables the engine never reads are left out (:data:`UNSCORED`); BLOB
+        columns are represented by the other columns of their row (a snapshot's sha256). A reader
+        caches per (period, group) and rescores only what a write touched (``dashboard.state``).
+        """
+        version = self.data_version         # read first: a write after it makes the next call read again
+        if self._signatures is not None and self._signatures[0] == version:
+            return dict(self._signatures[1])
+        with self.cursor() as cur:
+            if self._signature_sql is None:     # the tables are those of this code's SCHEMA: read once
+                self._signature_sql = self._signatures_query(cur)
+            rows = cur.execute(self._signature_sql).fetchall()
+        found = {(p, g): int(h) for p, g, h in rows}
+        self._signatures = (version, found)
+        return dict(found)
+
+    @staticmethod
+    def _signatures_query(cur) -> str:
+        tables = cur.execute("""
+                SELECT table_name, list(column_name ORDER BY column_index) FILTER (WHERE data_type <> 'BLOB')
+                FROM duckdb_columns() WHERE schema_name = 'main' AND table_name IN
+                    (SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main')
+                GROUP BY table_name ORDER BY table_name""").fetchall()
+        parts = []
+        for table, columns in tables:
+            if table in UNSCORED:
+                continue
+            row = f"hash({', '.join(f't.{c}' for c in columns)})"
+            if table == "batches":          # a batch names its quarters and units in two lists
+                parts.append(f"""SELECT q.period, u.grp, q.h FROM
+                                 (SELECT batch_id, unnest(periods) AS period, {row} AS h FROM batches t) q
+                                 JOIN (SELECT batch_id, unnest(units) AS unit_code FROM batches) x USING (batch_id)
+                                 JOIN units u USING (unit_code)""")
+            elif "unit_code" in columns and "period" in columns:
+                parts.append(f"SELECT t.period, u.grp, {row} FROM {table} t JOIN units u USING (unit_code)")
+            elif "period" in columns:
+                parts.append(f"SELECT t.period, NULL, {row} FROM {table} t")
+            else:
+                parts.append(f"SELECT NULL, NULL, {row} FROM {table} t")
+        return f"""SELECT period, grp, CAST(sum(h) % 18446744073709551557 AS UBIGINT)
+                   FROM ({" UNION ALL ".join(parts)}) AS all_rows(period, grp, h) GROUP BY period, grp"""
 
     def is_empty(self) -> bool:
         """No units, accounts, schemes or batches yet (a new database)."""

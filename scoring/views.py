@@ -144,12 +144,34 @@ def ranking_export(df: pd.DataFrame, actor: User) -> pd.DataFrame:
 
 def annual(store, actor: User, year: int, group: str | None = None, *,
            scores: engine.Scores | None = None) -> pd.DataFrame:
-    """The year's result (mean of the quarters, a missing quarter counts 0 and is flagged)."""
+    """The year's result (the quarters weighed as the scheme says, by default their mean; a missing
+    quarter counts 0 and is flagged): see :func:`scoring.annual.annual_table`. A unit account's
+    result counts only the quarters whose group ranking it may see (已定稿): the others are missing."""
+    from .annual import annual_table
+    from .schemes import load_schemes
+
     actor = _actor(store, actor)
     group = group_of(store, actor, group)
     if scores is None:
         scores = engine.score(store, periods.year_quarters(year))
-    return rk.annual_table(scores, year, group)
+    units = None
+    if actor.is_unit:
+        scope = lifecycle.unit_scope(store, periods.year_quarters(year))
+        units = scores.units[scores.units["period"].map(scope).eq(lifecycle.SEE_GROUP)]
+    return annual_table(scores, year, group, load_schemes(store), units=units)
+
+
+def annual_ranking(store, actor: User, year: int, group: str | None = None, *,
+                   scores: engine.Scores | None = None) -> pd.DataFrame:
+    """The office's 年度排名: every group's annual table (or one group's)."""
+    require(_actor(store, actor), "annual.view")
+    return annual(store, actor, year, group, scores=scores)
+
+
+def annual_years(store, actor: User) -> list[int]:
+    """The years that have a scored quarter, newest first."""
+    require(_actor(store, actor), "annual.view")
+    return sorted({int(r[0][:4]) for r in store.rows("SELECT DISTINCT period FROM current_submissions")}, reverse=True)
 
 
 # -- one unit -----------------------------------------------------------------------------------------

@@ -22,3 +22,16 @@ def store(tmp_path):
     save_scheme(s, SPEC_SCHEME, CLI_OFFICE)
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _today_is_restored():
+    """Opening a demo database makes its day the process's today (KAOPING_TODAY); no test leaks it."""
+    import os
+
+    before = os.environ.get("KAOPING_TODAY")
+    yield
+    if before is None:
+        os.environ.pop("KAOPING_TODAY", None)
+    else:
+        os.environ["KAOPING_TODAY"] = before

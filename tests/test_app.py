@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import nav
 from scoring import accounts, adjustments, engine, views
-from scoring import rectifications as rect
+from scoring import problems
 from scoring.accounts import User
 from scoring.errors import PermissionDenied
 from scoring.store import Store
@@ -265,18 +265,52 @@ def test_adjust_needs_a_reason_then_saves(db):
     assert "材料复核后认定" in adj["reason"].tolist()
 
 
-def test_unit_marks_own_problem_rectified(db, unit_user):
+def test_problem_loop_in_the_pages_import_answer_review(db, unit_user):
+    """The checker imports a list (a bad one first), the unit answers, the checker 销号s: all in 问题整改."""
+    checker = User("checker", "checker")
+    at = app(checker, "rectify")
+    assert_clean(at)
+    head = "单位代码,季度,考评项,问题描述,链接,发现日期,整改期限\n"
+    bad = head + f"{unit_user.unit_code},2025Q4,,<b>首页错链</b>,,2026-01-05,2026-01-01\n"
+    at.file_uploader(key="rectify.file.0").upload("bad.csv", bad.encode("gbk"), "text/csv").run()
+    at.button(key="rectify.import").click().run()
+    assert at.error and "整个文件未导入" in unescape(at.error[0].value)
+    [grid] = [d.value for d in at.dataframe if "行号" in d.value.columns]
+    assert grid.iloc[0]["列"] == "整改期限" and grid.iloc[0]["值"] == "2026-01-01"
+    good = head + f"{unit_user.unit_code},2025Q4,pub.stale,<b>首页错链</b>,,2026-01-05,2026-02-05\n"
+    at.file_uploader(key="rectify.file.0").upload("good.csv", good.encode("gbk"), "text/csv").run()
+    at.button(key="rectify.import").click().run()
+    assert_clean(at)
+    assert "新增1个问题" in texts(at)
     with Store(db) as s:
-        mine = rect.list_rectifications(s, unit_user, status=rect.OPEN)
-    if mine.empty:
-        with Store(db) as s:
-            rect.add_rectification(s, OFFICE, unit_user.unit_code, "2025Q4", "第三方检测", "栏目未更新")
+        pid = int(problems.list_problems(s, unit_user, status="待整改")["id"].max())
+
+    at = app(unit_user, "unit_detail")                    # the unit head sees what is open, by when
+    assert_clean(at)
+    assert "待整改问题" in texts(at)
+    listed = next(d.value for d in at.dataframe if "期限情况" in d.value.columns)
+    assert listed.loc[listed["编号"] == pid, "整改期限"].astype(str).tolist() == ["2026-02-05"]
+
     at = app(unit_user, "rectify")
     assert_clean(at)
-    at.text_area(key="rectify.done_note").input("已更新栏目")
-    next(b for b in at.button if b.label == "标记为已整改").click().run()
+    table = next(d.value for d in at.dataframe if "问题描述" in d.value.columns)
+    assert "<b>首页错链</b>" in table["问题描述"].tolist()             # the user's text, as it was typed
+    at.selectbox(key="rectify.respond_id").set_value(pid)
+    at.text_area(key="rectify.respond_note").input("已更新栏目")
+    at.text_input(key="rectify.respond_link").input("https://www.example.gov.cn/x")
+    next(b for b in at.button if b.label == "提交整改情况").click().run()
     assert_clean(at)
-    assert "已标记为已整改" in texts(at)
+    assert "等待复核" in texts(at)
+    assert any(b.label.startswith("下载本单位问题整改清单") for b in at.get("download_button"))
+
+    at = app(checker, "rectify")
+    assert "复核队列" in texts(at)
+    at.selectbox(key="rectify.review_id").set_value(pid)
+    next(b for b in at.button if b.label == "提交复核").click().run()
+    assert_clean(at)
+    assert f"问题 #{pid} 已销号" in texts(at)
+    with Store(db) as s:
+        assert problems.history(s, unit_user, pid)["status"].tolist() == ["待整改", "待复核", "已销号"]
 
 
 # -- loading a scheme and the registry from the pages --------------------------------------

@@ -19,7 +19,9 @@ import yaml
 from docx import Document
 from docx.oxml.ns import qn
 
-from scoring import demo, engine
+from datetime import date
+
+from scoring import demo, engine, periods, problems
 from scoring.adjustments import adjust
 from scoring.bulletin import ChartError, bulletin_bytes, score_matrix_frames, score_table_frames, score_table_xlsx
 from scoring.docx_writer import Doc, xml_safe
@@ -34,7 +36,8 @@ from tests.support import ROOT, office_ranking
 PERIOD, PREV = "2025Q3", "2025Q2"
 EVIL = "=HYPERLINK(\"http://x\",\"市审计局\")"
 CONTROL = "市\x07档案\x0b局"     # what the .docx holds: 市档案局
-HEADINGS = ["一、总体情况", "二、考评结果", "三、存在问题", "四、工作要求"]
+HEADINGS = ["一、总体情况", "二、考评结果", "三、存在问题", "四、上期问题整改情况", "五、工作要求"]
+TODAY = "2025-11-20"           # the 通报 is written on this day: 逾期 is counted against it
 
 
 def seed_demo(store) -> dict:
@@ -82,18 +85,36 @@ def seed_demo(store) -> dict:
 
     store.write(write)
     adjust(store, OFFICE, shizhi[0], PERIOD, "site.review", 1.5, "现场检查发现栏目维护不到位")
+    stale = shizhi[12:15]
+    head = "单位代码,季度,考评项,问题描述,链接,发现日期,整改期限\n"
+    rows = [f"{u},{PERIOD},pub.stale,政策文件栏目超6个月未更新,,2025-09-10,2025-10-10" for u in stale]
+    rows += [f"{shizhi[15]},{PERIOD},site.links,首页存在3处错链,,2025-09-12,2025-12-31",
+             f"{shizhi[16]},{PREV},pub.blank,法定目录存在空白栏目,,2025-06-01,2025-07-01",
+             f"{shizhi[17]},{PREV},,依申请答复书未告知救济途径,,2025-06-01,2025-07-01"]
+    problems.import_problems(store, OFFICE, (head + "\n".join(rows)).encode("gbk"), "问题清单.csv")
+    with periods.today_as(date(2025, 6, 20)):
+        pid = int(problems.list_problems(store, OFFICE, unit_code=shizhi[16])["id"].iloc[0])
+        problems.respond(store, OFFICE, pid, "已补充栏目内容")
+        problems.review(store, OFFICE, pid, True, "复核通过")
     return {"evil": evil_code, "veto": veto_code, "tie": (tie_a, tie_b), "adjusted": shizhi[0],
-            "control": control_code}
+            "control": control_code, "stale": stale, "links": shizhi[15], "closed": shizhi[16],
+            "overdue": shizhi[17]}
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KAOPING_TODAY", TODAY)            # the library's results are those of the 通报's day
+        yield from _world(tmp_path_factory)
+
+
+def _world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bulletin")
     db = tmp / "demo.duckdb"
     with Store(db) as store:
         info = seed_demo(store)
     out = tmp / "通报.docx"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAOPING_TODAY": TODAY}
     r = subprocess.run([sys.executable, "-m", "scoring", "--db", str(db), "bulletin", "--period", "2025年第三季度",
                         "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
     assert r.returncode == 0, r.stderr
@@ -134,8 +155,8 @@ def test_structure_title_headings_and_two_charts(document):
     assert "江州市政务公开办公室" in paras and "江政公办〔2025〕3号" in paras
     positions = [paras.index(h) for h in HEADINGS]
     assert positions == sorted(positions)
-    assert "附件" in paras and paras.index("附件") > positions[-1]
-    assert any(p.startswith("附件：2025年第三季度") for p in paras)
+    assert "附件1" in paras and paras.index("附件1") > positions[-1]
+    assert any(p.startswith("附件：1.2025年第三季度") for p in paras)
     assert any(re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", p) for p in paras)
     assert len(document.inline_shapes) == 2
     images = [r.target_part for r in document.part.rels.values() if r.reltype.endswith("/image")]
@@ -277,9 +298,49 @@ def test_overview_and_problems_name_the_right_units(world, document):
         assert xml_safe(name) in body
     vetoed = rk[rk["unit_code"] == world["veto"]].iloc[0]
     assert vetoed["grade"] == "不合格"
-    problems = body[body.index("三、存在问题"):body.index("四、工作要求")]
-    assert f"{vetoed['unit_name']}（市直部门，触发单项否决“发生泄密或隐私泄露事件”" in problems
-    assert "失分较多的指标" in problems and "名次下降较多的单位" in problems
+    found = body[body.index("三、存在问题"):body.index("四、上期问题整改情况")]
+    assert f"{vetoed['unit_name']}（市直部门，触发单项否决“发生泄密或隐私泄露事件”" in found
+    assert "失分较多的指标" in found and "名次下降较多的单位" in found
+
+
+def names_of(world, codes) -> list[str]:
+    names = dict(world["store"].rows("SELECT unit_code, unit_name FROM units"))
+    return [names[c] for c in codes]
+
+
+def test_problems_found_are_grouped_by_type_naming_the_units(world, document):
+    body = "\n".join(texts(document))
+    found = body[body.index("（二）第三方检测和检查发现的问题"):body.index("（三）失分较多的指标")]
+    assert "本季度第三方检测和检查共发现问题4个，涉及4家单位" in found
+    assert "1.以下3家单位政策文件栏目超6个月未更新：" + "、".join(names_of(world, world["stale"])) + "。" in found
+    [links] = names_of(world, [world["links"]])
+    assert f"2.此外，{links}首页存在3处错链。" in found
+
+
+def test_last_quarters_rectification_names_the_overdue_units(world, document):
+    body = "\n".join(texts(document))
+    part = body[body.index("四、上期问题整改情况"):body.index("五、工作要求")]
+    [late] = names_of(world, [world["overdue"]])
+    assert ("上季度下发问题2个，已整改销号1个（其中按期销号1个），整改率50.0%；"
+            f"逾期未整改问题1个，涉及1家单位：{late}（1个）。") in part
+
+
+def test_commendation_appendix_2_and_record_block(world, document):
+    paras = texts(document)
+    rk = world["ranking"]
+    praise = next(p for p in paras if p.startswith("通报表扬。"))
+    best = rk[rk["grade"] == "优秀"]
+    assert f"对考评等次为优秀的{len(best)}家单位予以通报表扬" in praise
+    assert all(xml_safe(n) in praise for n in best["unit_name"])
+    assert any(p.startswith("2.2025年第三季度第三方检测问题清单") for p in paras)
+    assert paras.index("附件2") > paras.index("附件1")
+    [table] = [t for t in document.tables if cell_texts(t)[0] == ["序号", "单位", "考评项", "问题描述", "整改期限", "整改情况"]]
+    rows = cell_texts(table)[1:]
+    assert len(rows) == 4 and {r[5] for r in rows} == {"逾期未整改", "待整改"}
+    stale_row = next(r for r in rows if r[1] == names_of(world, world["stale"][:1])[0])
+    assert stale_row[2:5] == ["栏目更新及时(动态2周、其他6个月)", "政策文件栏目超6个月未更新", "2025-10-10"]
+    assert paras[-2] == "抄送：市委办公室，市人大常委会办公室，市政府办公室，市政协办公室。"
+    assert paras[-1] == "江州市政务公开办公室\t2025年11月20日印发"
 
 
 def test_score_table_xlsx(world):
@@ -289,9 +350,9 @@ def test_score_table_xlsx(world):
     assert wb.sheetnames == [name for g in groups for name in (g, g + "(矩阵)")]   # each long sheet, its matrix beside
     totals, evil_cells = {}, []
     for ws in (wb[g] for g in groups):
-        assert [c.value for c in ws[1]] == ["单位", "指标", "分值", "得分", "扣分", "失分原因", "核定情况"]
+        assert [c.value for c in ws[1]] == ["单位", "指标", "分值", "得分", "扣分", "失分原因", "整改情况", "核定情况"]
         assert ws.freeze_panes == "A2"
-        for unit, item, max_, pts, lost, reason, verified in ws.iter_rows(min_row=2, values_only=True):
+        for unit, item, max_, pts, lost, reason, progress, verified in ws.iter_rows(min_row=2, values_only=True):
             evil_cells += [unit] if "HYPERLINK" in str(unit) else []
             if item == "总分":
                 totals[unit] = pts
@@ -306,7 +367,7 @@ def test_score_table_xlsx(world):
         assert totals[as_xlsx(r["unit_name"])] == r["total"]
     # the engine's explanation is the 失分原因
     ws = wb["市直部门"]
-    adjusted = [row for row in ws.iter_rows(min_row=2, values_only=True) if row[6] and row[6] != "待评定"]
+    adjusted = [row for row in ws.iter_rows(min_row=2, values_only=True) if row[7] and row[7] != "待评定"]
     assert len(adjusted) == 1 and adjusted[0][3] == 1.5 and adjusted[0][5].startswith("已核定为1.5分")
 
 

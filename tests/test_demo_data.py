@@ -21,7 +21,7 @@ GROUPS = {"市直部门", "县区", "乡镇街道", "公共企事业单位"}
 # report these about themselves.
 OFFICE = {"website_check_score", "website_veto_flag", "broken_links_count", "sensitive_errors_count",
           "blank_columns_count", "stale_columns_count", "newmedia_stale_accounts", "channel_test_passed",
-          "reply_defect_count", "annual_report_errors", "satisfaction_rate", "late_submissions",
+          "reply_defect_count", "satisfaction_rate", "late_submissions",
           "commendations_provincial", "commendations_municipal", "criticisms_count",
           "website_spot_check_failed", "secret_leak_incident"}
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -173,6 +173,9 @@ def test_who_supplies_each_figure(parsed):
         from_children = {c: ind.computed for c, ind in s.indicators.items()
                          if ind.source == "computed" and ind.computed[0] == "children"}
         assert from_children == ({"town_avg_score": ("children", "total", "mean")} if sid == "2025-xianqu" else {})
+        # the 年报's 勾稽 errors are counted from its statistics (scoring/yearbook.py), not reported
+        assert all(s.indicators[c].computed == ("yearbook", "errors", None)
+                   for c in ("annual_report_errors",) if c in s.indicators), sid
         # a veto never rests on the unit's own word
         assert all(s.indicators[v.indicator].source == "office" for v in s.vetoes), sid
 

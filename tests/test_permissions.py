@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from scoring import accounts, adjustments, audit, permissions, views
-from scoring import rectifications as rect
+from scoring import problems
 from scoring.cli import CLI_OFFICE
 from scoring.errors import InputError, PermissionDenied
 from scoring.store import Store
@@ -72,10 +72,10 @@ def test_checker_role(world):
         adjustments.adjust(store, jc, "U1", "2025Q3", "site.review", 3, "检查")
     with pytest.raises(PermissionDenied):
         accounts.add_user(store, jc, "x1", PW, "unit", "U2")
-    rid = rect.add_rectification(store, jc, "U2", "2025Q3", "第三方检测", "首页错链", deadline="2099-01-01")
-    assert len(rect.list_rectifications(store, jc)) == 1
-    rect.mark_rectified(store, accounts.get_user(store, "ban"), rid, "已修复")
-    assert "复核通过" in rect.review(store, jc, rid, True)
+    pid = problems.add_problem(store, jc, "U2", "2025Q3", "首页错链", due_on="2099-01-01")
+    assert len(problems.list_problems(store, jc)) == 1
+    problems.respond(store, accounts.get_user(store, "ban"), pid, "已修复")
+    assert "已销号" in problems.review(store, jc, pid, True)
 
 
 def test_checker_account_from_the_cli(tmp_path):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from scoring import accounts, engine, ingest, views
-from scoring import rectifications as rect
+from scoring import problems
 from scoring.batches import rollback
 from scoring.cli import CLI_OFFICE
 from scoring.errors import Problems
@@ -158,7 +158,7 @@ def test_children_are_scored_first_and_their_mean_total_is_the_parents_figure(wo
     ingest.ingest(store, UNIT_FILE, "u1.csv", users["u1"])
     ingest.ingest(store, csv("单位代码,季度,主动公开信息条数", "U2,2025Q3,10", "U3,2025Q3,60"), "u23.csv", CLI_OFFICE)
     ingest.ingest(store, csv("单位代码,季度,政府开放日", "X1,2025Q3,是"), "x1.csv", CLI_OFFICE)
-    rect.add_rectification(store, CLI_OFFICE, "X1", "2025Q3", "第三方检测", "首页错链")
+    problems.add_problem(store, CLI_OFFICE, "X1", "2025Q3", "首页错链", found_on="2025-09-01", due_on="2099-01-01")
     scores = engine.score(store, ["2025Q3"])
     totals = scores.units.set_index("unit_code")["total"]
     mean = (totals["U1"] + totals["U2"]) / 2            # U3 has no parent
@@ -168,8 +168,8 @@ def test_children_are_scored_first_and_their_mean_total_is_the_parents_figure(wo
     assert src == {"indicator": "town_avg", "value": pytest.approx(mean), "source": "computed", "batch": None}
     assert items["s.towns"]["points"] == pytest.approx(engine.round2(min(mean / 30, 1) * 5))
     assert "2个下级单位的总分平均" in items["s.towns"]["source_text"]
-    [problems] = items["pen.problems"]["sources"]
-    assert problems["value"] == 1 and items["pen.problems"]["points"] == -1
+    [ledger] = items["pen.problems"]["sources"]
+    assert ledger["value"] == 1 and items["pen.problems"]["points"] == -1
 
 
 def test_explain_json_names_the_sources(world, tmp_path):

@@ -25,7 +25,7 @@ if history.empty:
     ui.no_data("该单位暂无考评结果。")
 period = c2.selectbox("季度", history["period"].tolist()[::-1], key="adjust.period")
 
-report = views.unit_report(state.store(), user, code, period, scores=state.scores(), ranked=state.ranked())
+report = views.unit_report(state.store(), user, code, period, scores=state.scores([period]), ranked=state.ranked())
 scheme = schemes.scheme_for(state.store(), report["group"], period)
 items = {i["item_id"]: i for i in report["items"]}
 pending_first = sorted(items, key=lambda k: (items[k]["status"] != "pending", list(items).index(k)))

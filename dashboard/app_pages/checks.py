@@ -14,7 +14,7 @@ quarters = state.periods()
 if not quarters:
     ui.no_data()
 period = st.selectbox("季度", quarters[::-1], format_func=periods.label, key="checks.period")
-flags = analytics.anomalies(state.store(), user, period, scores=state.scores())
+flags = analytics.anomalies(state.store(), user, period, scores=state.scores([period]))
 
 kinds = list(analytics.ANOMALY_KINDS)
 counts = flags["kind"].value_counts()

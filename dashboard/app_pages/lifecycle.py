@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import state, ui
 from scoring import lifecycle, objections, periods, views
-from scoring.rectifications import current_date
+from scoring.periods import today as current_date
 
 user = state.user()
 st.title("考评周期")

@@ -56,7 +56,7 @@ if search.strip():
 view = view.reset_index(drop=True)
 
 # how sure each rank is (judged items and section weights perturbed), and, for the office, what to verify
-robust = ui.action(analytics.robustness, state.store(), user, period, group, scores=state.scores())
+robust = ui.action(analytics.robustness, state.store(), user, period, group, scores=state.scores([period]))
 if robust is not None and not robust.empty:
     interval = {u: (f"{lo}" if lo == hi else f"{lo}–{hi}")
                 for u, lo, hi in zip(robust["unit_code"], robust["rank_low"], robust["rank_high"])}
@@ -65,7 +65,7 @@ else:
     view = view.assign(interval="")
 flagged = set()
 if views.may(user, "anomalies.view"):
-    flags = ui.action(analytics.anomalies, state.store(), user, period, scores=state.scores())
+    flags = ui.action(analytics.anomalies, state.store(), user, period, scores=state.scores([period]))
     flagged = set(flags["unit_code"]) if flags is not None else set()
 view = view.assign(check=["待核查" if u in flagged else "" for u in view["unit_code"]])
 

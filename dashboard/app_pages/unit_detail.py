@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, ui
-from scoring import analytics, lifecycle, objections, periods, ranking, views
+from scoring import analytics, lifecycle, objections, periods, problems, ranking, views
 
 user = state.user()
 st.title("单位详情")
@@ -29,7 +29,8 @@ period = c2.selectbox("季度", unit_periods[::-1],
                       index=unit_periods[::-1].index(wanted) if wanted in unit_periods else 0, key="detail.period_pick")
 st.session_state["detail.period"] = period
 
-report = views.unit_report(state.store(), user, code, period, scores=state.scores(), ranked=state.ranked())
+scores = state.scores([periods.previous(period), period])     # the quarter and the one before it
+report = views.unit_report(state.store(), user, code, period, scores=scores, ranked=state.ranked())
 row = report["rank_row"]
 
 # -- score card ------------------------------------------------------------------------------
@@ -78,9 +79,23 @@ table = ui.table(shown, {"section": "部分", "name": "考评项目", "points": 
                          "status_label": "状态", "explanation": "说明", "source_text": "数据来源"})
 st.table(ui.styled(ui.plain_cells(table), grade_col=None).hide(axis="index"))  # a table wraps long explanations
 
+if views.may(user, "problems.view"):
+    open_problems = problems.outstanding(state.store(), user, code)
+    st.subheader(f"待整改问题({len(open_problems)})")
+    if open_problems.empty:
+        st.caption("没有未销号的问题。")
+    else:
+        late = int(open_problems["overdue"].sum())
+        st.caption(("其中" + str(late) + "个已逾期,按考评表扣分;" if late else "")
+                   + "在「问题整改」页反馈整改情况,经复核后销号。")
+        st.dataframe(ui.table(open_problems.fillna({"item_name": "—"}),
+                              {"id": "编号", "period": "季度", "item_name": "考评项", "description": "问题描述",
+                               "due_on": "整改期限", "time_left": "期限情况", "status": "状态"}),
+                     hide_index=True, width="stretch", key="detail.problems")
+
 # -- why the rank moved, how sure it is, where to gain ----------------------------------------------
 st.subheader("名次分析")
-moved = ui.action(analytics.attribution, state.store(), user, code, period, scores=state.scores()) \
+moved = ui.action(analytics.attribution, state.store(), user, code, period, scores=scores) \
     if not pd.isna(rank_change) else None
 if moved is not None:
     st.caption(ui.plain(moved["text"]))
@@ -88,11 +103,11 @@ if moved is not None:
     st.dataframe(ui.table(parts[parts["change"].abs() > 1e-9],
                           {"name": "部分", "previous": "上季度", "current": "本季度", "change": "变化"}),
                  hide_index=True, width="stretch", key="detail.attribution")
-robust = ui.action(analytics.robustness, state.store(), user, period, report["group"], scores=state.scores())
+robust = ui.action(analytics.robustness, state.store(), user, period, report["group"], scores=scores)
 if robust is not None and not robust.empty and code in set(robust["unit_code"]):
     st.caption(ui.plain(analytics.unit_sentence(robust, code)))
 
-gains = ui.action(analytics.where_to_gain, state.store(), user, code, period, scores=state.scores())
+gains = ui.action(analytics.where_to_gain, state.store(), user, code, period, scores=scores)
 if gains is not None and not gains.empty:
     st.markdown("**提分空间**(各项补足满分后总分能提高多少,已计入部分上限和不适用折算;扣分项和否决项按其代价列出)")
     shown_gains, config = ui.nullable_numbers(ui.table(gains, {"name": "考评项目", "section": "部分", "points": "得分",
@@ -104,7 +119,7 @@ if gains is not None and not gains.empty:
     picked = st.multiselect("模拟:补足以下项目", options, format_func=names_of.get, key=f"detail.whatif.{code}.{period}",
                             placeholder="选择要补足的项目")
     if picked:
-        sim = ui.action(analytics.whatif, state.store(), user, code, period, picked, scores=state.scores())
+        sim = ui.action(analytics.whatif, state.store(), user, code, period, picked, scores=scores)
         if sim is not None:
             st.success(f"补足{len(picked)}项后:总分 {sim['total']:.2f}(+{sim['gain']:.2f}),"
                        f"组内第{sim['rank']}名,{sim['grade']}(其他单位得分不变)")
@@ -153,7 +168,7 @@ if views.may(user, "objection.view", unit=code):
 # -- sections and trend ----------------------------------------------------------------------
 left, right = st.columns(2)
 left.plotly_chart(charts.section_compare(views.section_compare(state.store(), user, code, period,
-                                                               scores=state.scores())),
+                                                               scores=scores)),
                   width="stretch", key="detail.sections")
 right.plotly_chart(charts.score_trend(history, row["unit_name"]), width="stretch", key="detail.trend")
 left2, right2 = st.columns(2)
@@ -161,8 +176,8 @@ left2.plotly_chart(charts.rank_trend(history), width="stretch", key="detail.rank
 
 with right2:
     year = int(period[:4])
-    st.markdown(f"**{year}年度结果**(各季度平均;无数据的季度计0分)")
-    annual = views.annual(state.store(), user, year, row["group"], scores=state.scores())
+    st.markdown(f"**{year}年度结果**(各季度按考评表规定的权重合计,未规定时取平均;无数据的季度计0分)")
+    annual = views.annual(state.store(), user, year, row["group"], scores=state.scores(periods.year_quarters(year)))
     mine = annual[annual["unit_code"] == code]
     if mine.empty:
         st.info("暂无年度结果。")
