@@ -359,7 +359,7 @@ def _problems(doc, d: BulletinData) -> None:
     k += 1
 
     doc.heading(f"({CN_NUM[k]})第三方检测和检查发现的问题", 2)
-    for text in found_problems(d.problems):
+    for text in found_problems(d.problems, d.groups):
         doc.para(text)
     k += 1
 
@@ -410,14 +410,15 @@ def _problems(doc, d: BulletinData) -> None:
 MAX_TYPES = 8      # problem types named in the text; the rest are in the 问题清单 附件
 
 
-def found_problems(ledger: pd.DataFrame) -> list[str]:
+def found_problems(ledger: pd.DataFrame, groups: list[str]) -> list[str]:
     """存在问题 by type: one sentence per problem description shared by several units, naming them
-    (``以下5家单位政策文件栏目超6个月未更新:…``), then the single ones, unit by unit."""
+    (``以下5家单位政策文件栏目超6个月未更新:…``, in the 通报's group order), then the single ones."""
     if ledger.empty:
         return ["本季度第三方检测和检查未发现问题。"]
     out = [f"本季度第三方检测和检查共发现问题{len(ledger)}个,涉及{ledger['unit_code'].nunique()}家单位,"
            f"已全部列入问题清单(附件2)并下发各单位限期整改。主要问题如下:"]
-    by_type = (ledger.sort_values("id").groupby("description", sort=False)
+    order = ledger["group"].map({g: k for k, g in enumerate(groups)})
+    by_type = (ledger.assign(order=order).sort_values(["order", "unit_code", "id"]).groupby("description", sort=False)
                .agg(units=("unit_name", lambda s: list(dict.fromkeys(s))), n=("unit_code", "nunique"))
                .sort_values("n", ascending=False, kind="stable"))
     shared, single = by_type[by_type["n"] > 1], by_type[by_type["n"] == 1]
