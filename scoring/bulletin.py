@@ -438,8 +438,7 @@ def rectification_summary(before: pd.DataFrame) -> list[str]:
     and the units with problems 逾期未整改, named with their counts."""
     if before.empty:
         return ["上季度未下发问题清单。"]
-    closed = before["status"] == problems.CLOSED
-    on_time = closed & (pd.to_datetime(before["reviewed_on"]) <= pd.to_datetime(before["due_on"]))
+    closed, on_time = before["status"] == problems.CLOSED, before["on_time"]
     waiting = int((before["status"] == problems.PENDING).sum())
     overdue = before[before["status"] == problems.OVERDUE]
     text = (f"上季度下发问题{len(before)}个,已整改销号{int(closed.sum())}个(其中按期销号{int(on_time.sum())}个),"
@@ -682,9 +681,8 @@ def _ledger_notes(ledger: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray,
     found, progress = {}, {}
     for r in ledger[ledger["item_id"].notna()].sort_values("id").itertuples():
         key = (r.unit_code, r.item_id)
-        on_time = r.status == problems.CLOSED and r.reviewed_on is not None and r.reviewed_on <= r.due_on
         found.setdefault(key, []).append(f"#{r.id} {r.description}")
-        progress.setdefault(key, []).append(f"#{r.id} {r.status}" + ("(按期)" if on_time else ""))
+        progress.setdefault(key, []).append(f"#{r.id} {r.status}" + ("(按期)" if r.on_time else ""))
     keys = list(zip(rows["unit_code"], rows["item_id"]))
     return (np.array(["、".join(found.get(k, [])) for k in keys], dtype=object),
             np.array([";".join(progress.get(k, [])) for k in keys], dtype=object))

@@ -512,7 +512,7 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
         n_rows[who] += ingest(store, data, name, uploader[who]).rows
     _seed_manual_points(store, list(schemes.values()))
     yearbook_note = yearbook.seed_demo(store, SYSTEM)   # before publication: 2025Q1 deducts 2024's errors
-    today = demo_today(store, set_it=True)
+    today = _record_demo_day(store)
     with periods.today_as(today):
         problems_note = seed_demo_problems(store, uploader["checker"], today, SEED + 2)
         lifecycle_note = lifecycle.seed_demo(store, today=today)  # the past published, the latest on 公示
@@ -524,17 +524,15 @@ def seed_demo(store, data_dir=DATA_DIR) -> str:
             f"(最新季度 {latest});{lifecycle_note};演示账号:{names}")
 
 
-def demo_today(store, *, set_it: bool = False):
-    """The day the demo lives on (:data:`DEMO_TODAY`: its latest quarter on 公示, problems due around
-    it), recorded in the demo database (:func:`periods.live_on_recorded_day` reads it), or None for
-    a real one. ``KAOPING_TODAY`` still wins, also when the demo is seeded."""
+def _record_demo_day(store) -> date:
+    """Record the day the demo lives on in the database (:data:`DEMO_TODAY`: its latest quarter on
+    公示, problems due around it; :func:`periods.live_on_recorded_day` reads it back) and return it.
+    ``KAOPING_TODAY`` still wins, also when the demo is seeded."""
     import os
 
-    if set_it:
-        day = periods.today() if os.environ.get("KAOPING_TODAY") else DEMO_TODAY
-        store.write(lambda cur: store.set_meta(cur, "demo_today", day.isoformat()), scores_change=False)
-    recorded = store.meta("demo_today")
-    return date.fromisoformat(recorded) if recorded else None
+    day = periods.today() if os.environ.get("KAOPING_TODAY") else DEMO_TODAY
+    store.write(lambda cur: store.set_meta(cur, "demo_today", day.isoformat()), scores_change=False)
+    return day
 
 
 def _seed_manual_points(store, schemes: list[Scheme]) -> None:

@@ -374,19 +374,18 @@ def _depths(registry: pd.DataFrame, keys: pd.DataFrame, schemes: dict) -> np.nda
 
 
 class _Derivations:
-    """The figures of ``computed`` indicators: children's totals or figures, or ledger counts."""
+    """The figures of ``computed`` indicators: children's totals or figures, ledger counts, 年报 errors.
+    What one scoring run reads from the ledger and the 年报 is read once, whatever the blocks."""
 
     def __init__(self, con, keys, registry, matrix, col_of, periods):
         self.con, self.keys, self.matrix, self.col_of, self.periods = con, keys, matrix, col_of, periods
         self.parent = registry.set_index("unit_code")["parent_code"]
-        self._ledger = None
+        self._lists: dict[str | None, pd.Series] = {}      # item filter -> _problem_list
 
     def __call__(self, how: tuple, block_keys: pd.DataFrame, done: list) -> tuple[np.ndarray, np.ndarray]:
         """(values, counts) for the rows of one block; NaN where there is nothing to compute from."""
         if how[0] == "yearbook":    # the 年报 of the year before the period's (published in its Q1)
-            from .yearbook import error_counts
-
-            errors = error_counts(self.con).set_index(["unit_code", "year"])["errors"].astype(float)
+            errors = self.yearbook_errors
             index = pd.MultiIndex.from_arrays([block_keys["unit_code"], block_keys["period"].str[:4].astype(int) - 1])
             values = errors.reindex(index).to_numpy(dtype=float)
             return values, np.isfinite(values).astype(np.int64)
@@ -407,7 +406,7 @@ class _Derivations:
             counts = grouped.size()
         else:
             _, what, item = how
-            ledger = self.ledger()
+            ledger = self.ledger
             if item:
                 ledger = ledger[ledger["item_id"] == item]
             grouped = ledger.groupby(["unit_code", "period"])
@@ -422,20 +421,32 @@ class _Derivations:
 
     def problems(self, how: tuple, block_keys: pd.DataFrame) -> np.ndarray:
         """Each row's problems a ledger count is taken from, e.g. ``#3 首页错链(已销号,按期)、#4 …``."""
-        ledger = self.ledger()
-        if how[2]:
-            ledger = ledger[ledger["item_id"] == how[2]]
-        label = ledger["label"] + "(" + ledger["status"] + ledger["closed_on_time"].map({1: ",按期", 0: ""}) + ")"
-        joined = label.groupby([ledger["unit_code"], ledger["period"]]).agg("、".join)
+        if how[2] not in self._lists:
+            self._lists[how[2]] = self._problem_list(how[2])
+        joined = self._lists[how[2]]
         index = pd.MultiIndex.from_frame(block_keys[["unit_code", "period"]])
         return joined.reindex(index).fillna("").to_numpy(dtype=object)
 
-    def ledger(self) -> pd.DataFrame:
-        if self._ledger is None:
-            from .problems import ledger_counts
+    def _problem_list(self, item: str | None) -> pd.Series:
+        """(unit_code, period) -> its problems (those of ``item`` only, when given) as one phrase."""
+        ledger = self.ledger
+        if item:
+            ledger = ledger[ledger["item_id"] == item]
+        label = ledger["label"] + "(" + ledger["status"] + ledger["closed_on_time"].map({1: ",按期", 0: ""}) + ")"
+        return label.groupby([ledger["unit_code"], ledger["period"]]).agg("、".join)
 
-            self._ledger = ledger_counts(self.con, self.periods)
-        return self._ledger
+    @cached_property
+    def ledger(self) -> pd.DataFrame:
+        from .problems import ledger_counts
+
+        return ledger_counts(self.con, self.periods)
+
+    @cached_property
+    def yearbook_errors(self) -> pd.Series:
+        """(unit_code, year) -> the 勾稽 errors of the unit's current 年报 of that year."""
+        from .yearbook import error_counts
+
+        return error_counts(self.con).set_index(["unit_code", "year"])["errors"].astype(float)
 
 
 def score_block(s: Scheme, keys: pd.DataFrame, cols, na, adjs: pd.DataFrame) -> tuple[Block, pd.DataFrame]:

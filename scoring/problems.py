@@ -36,8 +36,8 @@ IGNORED = ("序号", "备注")                              # columns third-part
 JSON_KEYS = ["id", "unit_code", "period", "item_id", "description", "link", "found_on", "due_on", "status",
              "response", "reviewed_by", "reviewed_on"]
 COLUMNS = ["id", "unit_code", "unit_name", "group", "period", "item_id", "item_name", "description", "link",
-           "found_on", "due_on", "status", "state", "overdue", "days_left", "time_left", "response", "response_link",
-           "responded_by", "responded_on", "reviewed_by", "reviewed_on", "review_note"]
+           "found_on", "due_on", "status", "state", "overdue", "on_time", "days_left", "time_left", "response",
+           "response_link", "responded_by", "responded_on", "reviewed_by", "reviewed_on", "review_note"]
 MAX_TEXT, MAX_LINK = 2000, 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINK = re.compile(r"https?://[^\s<>\"']+", re.I)
@@ -321,15 +321,18 @@ def _required(value, what: str) -> str:
 
 # -- reading ---------------------------------------------------------------------------------------
 def _flags(df: pd.DataFrame, today: date) -> pd.DataFrame:
-    """``overdue``, the effective ``status`` (逾期未整改 over the stored ``state``) , ``days_left`` and ``time_left`` (剩12天, 逾期3天; blank once 已销号)."""
+    """``overdue``, the effective ``status`` (逾期未整改 over the stored ``state``), ``on_time`` (已销号
+    on or before the 整改期限), ``days_left`` and ``time_left`` (剩12天, 逾期3天; blank once 已销号)."""
     due = pd.to_datetime(df["due_on"])
     now = pd.Timestamp(today)
     closed = df["state"] == CLOSED
     overdue = ~closed & (due < now)
+    on_time = closed & (pd.to_datetime(df["reviewed_on"]) <= due)
     days = (due - now).dt.days
     left = [("" if c else f"逾期{-d}天" if d < 0 else "今天到期" if d == 0 else f"剩{d}天")
             for c, d in zip(closed, days.fillna(0).astype(int))]
-    return df.assign(overdue=overdue, status=df["state"].where(~overdue, OVERDUE), days_left=days.where(~closed),
+    return df.assign(overdue=overdue, on_time=on_time, status=df["state"].where(~overdue, OVERDUE),
+                     days_left=days.where(~closed),
                      time_left=pd.Series(left, index=df.index, dtype=object))
 
 
@@ -383,18 +386,16 @@ def _item_names(store, df: pd.DataFrame) -> list:
 
 
 def records(df: pd.DataFrame) -> list[dict]:
-    """The JSON form of a :func:`list_problems` frame: exactly :data:`JSON_KEYS`."""
-    def iso(v):
-        return None if v is None or pd.isna(v) else pd.Timestamp(v).date().isoformat()
+    """The JSON form of a :func:`list_problems` frame: exactly :data:`JSON_KEYS`, dates as ISO text,
+    missing text as null."""
+    def value(key, v):
+        if key == "id":
+            return int(v)
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        return pd.Timestamp(v).date().isoformat() if key in ("found_on", "due_on", "reviewed_on") else str(v)
 
-    def text(v):
-        return None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-
-    return [{"id": int(r.id), "unit_code": r.unit_code, "period": r.period, "item_id": text(r.item_id),
-             "description": r.description, "link": text(r.link), "found_on": iso(r.found_on),
-             "due_on": iso(r.due_on), "status": r.status, "response": text(r.response),
-             "reviewed_by": text(r.reviewed_by), "reviewed_on": iso(r.reviewed_on)}
-            for r in df.itertuples(index=False)]
+    return [{k: value(k, v) for k, v in zip(JSON_KEYS, row)} for row in df[JSON_KEYS].itertuples(index=False)]
 
 
 def history(store, actor: User, pid: int) -> pd.DataFrame:
@@ -420,10 +421,8 @@ def ledger_counts(con, period_list: list[str] | None, today: date | None = None)
     df = con.execute(f"""SELECT problem_id, unit_code, period, item_id, description, status AS state, due_on,
                          reviewed_on FROM problems {where} ORDER BY problem_id""", period_list or []).df()
     df = _flags(df, today or periods.today())
-    closed = df["state"] == CLOSED
-    on_time = closed & (pd.to_datetime(df["reviewed_on"]) <= pd.to_datetime(df["due_on"]))
-    return df.assign(assigned=1, open=(~closed).astype(int), overdue=df["overdue"].astype(int),
-                     closed_on_time=on_time.astype(int),
+    return df.assign(assigned=1, open=(df["state"] != CLOSED).astype(int), overdue=df["overdue"].astype(int),
+                     closed_on_time=df["on_time"].astype(int),
                      label="#" + df["problem_id"].astype(str) + " " + df["description"].str.slice(0, 40))
 
 

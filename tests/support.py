@@ -2,6 +2,9 @@
 two hand-checked units, and the store of the golden upload files."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +16,14 @@ from scoring.units import read_registry, save_units
 
 ROOT = Path(__file__).resolve().parent.parent
 UPLOADS = ROOT / "tests" / "uploads"
+
+def run_cli(*args: str, db=None, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    """``python -m scoring [--db DB] ARGS`` in a process of its own, as a person types it; ``env``
+    adds environment variables (``KAOPING_TODAY=…``)."""
+    where = ["--db", str(db)] if db is not None else []
+    return subprocess.run([sys.executable, "-m", "scoring", *where, *args], capture_output=True, text=True,
+                          input=stdin, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT, timeout=120)
+
 
 # SPEC's example scheme, completed so that the sections add up to total_max (35).
 SPEC_SCHEME = """

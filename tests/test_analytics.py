@@ -4,9 +4,6 @@ real engine, through the CLI, and the office's 核查清单 page."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 
 import numpy as np
@@ -23,7 +20,7 @@ from scoring.schemes import parse_scheme, save_scheme
 from scoring.store import Store
 from scoring.units import save_units
 from tests.dashboard_support import app
-from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, submit
+from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, run_cli, submit
 
 PW = "Zhengwu-gongkai-7788"
 SPEC = parse_scheme(SPEC_SCHEME)
@@ -375,9 +372,7 @@ def test_access(history):
 
 # -- the command line ------------------------------------------------------------------------------------------------
 def cli(db, *args):
-    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "scoring", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120)
+    return run_cli(*args, db=db)
 
 
 @pytest.fixture

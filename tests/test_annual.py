@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -19,7 +16,7 @@ from scoring.permissions import User
 from scoring.schemes import load_schemes, parse_scheme, save_scheme
 from scoring.store import Store
 from tests.dashboard_support import app, build_demo_db, copy_db, unescape
-from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, submit
+from tests.support import GOOD, SPEC_SCHEME, UNITS, WEAK, run_cli, submit
 
 UNIT = User("u1", "unit", "U1", group="市直部门")
 SPEC_KEYS = ["year", "group", "rank", "unit_code", "unit_name", "total", "grade", "quarters"]
@@ -101,9 +98,7 @@ def _faulty(unit, year):
 
 # -- the command line -------------------------------------------------------------------------------
 def cli(*args, db):
-    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "scoring", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120)
+    return run_cli(*args, db=db)
 
 
 @pytest.fixture

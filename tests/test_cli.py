@@ -1,6 +1,5 @@
 """The CLI through a subprocess on a temporary database, as a script or a person would use it."""
 import json
-import os
 import subprocess
 import sys
 
@@ -8,13 +7,11 @@ import pytest
 
 from scoring.cli import CLI_OFFICE
 from scoring.store import Store
-from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, submit
+from tests.support import GOOD, ROOT, SPEC_SCHEME, UNITS, WEAK, run_cli, submit
 
 
 def cli(*args, db, stdin=None):
-    env = {**os.environ, "KAOPING_DB": str(db), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "scoring", *args], capture_output=True, text=True,
-                          input=stdin, env=env, cwd=ROOT, timeout=120)
+    return run_cli(*args, db=db, stdin=stdin)
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import ast
 import os
 import re
 import stat
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,16 +21,15 @@ from scoring.cli import CLI_OFFICE
 from scoring.errors import InputError, PermissionDenied
 from scoring.store import Store
 from tests.dashboard_support import app
-from tests.support import GOOD, WEAK, submit
+from tests.support import GOOD, WEAK, run_cli, submit
 
 ROOT = Path(__file__).resolve().parent.parent
 PW = "Zhengwu-gongkai-7788"
 EVIL = "![p](http://127.0.0.1:8999/x.png)[点我](http://evil.example)**粗体**"
 
 
-def cli(db, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scoring", "--db", str(db), *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+def cli(db, *args, stdin: str | None = None):
+    return run_cli(*args, db=db, stdin=stdin)
 
 
 @pytest.fixture

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -16,9 +12,8 @@ from scoring.accounts import User
 from scoring.cli import CLI_OFFICE
 from scoring.errors import InputError, NotFound, PermissionDenied, Problems
 from scoring.schemes import save_scheme
-from tests.support import GOOD, SPEC_SCHEME, submit
+from tests.support import GOOD, SPEC_SCHEME, run_cli, submit
 
-ROOT = Path(__file__).resolve().parent.parent
 U1, U2 = User("u1", "unit", "U1"), User("u2", "unit", "U2")
 JC = User("jc", "checker")
 PW = "Zhengwu-gongkai-7788"
@@ -241,10 +236,7 @@ def test_template_imports_and_unit_workbook(ledger, today):
 
 # -- the command line -----------------------------------------------------------------------------------
 def cli(db, *args, as_user=None, today="2025-10-15"):
-    env = {**os.environ, "KAOPING_TODAY": today}
-    extra = ["--as", as_user] if as_user else []
-    return subprocess.run([sys.executable, "-m", "scoring", "--db", str(db), *extra, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(*((["--as", as_user] if as_user else []) + list(args)), db=db, KAOPING_TODAY=today)
 
 
 def test_cli_import_list_respond_review(ledger, tmp_path):
