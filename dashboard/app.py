@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import nav, state, ui  # noqa: E402
+from scoring import accounts  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "app_pages"
@@ -54,7 +55,7 @@ def sidebar(user) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="政务公开考评", page_icon=str(FAVICON), layout="wide")
-    with ui.guarded():
+    with ui.guarded(), accounts.checked_once():      # the page's many reads check the account once
         user = state.current_user()
         pg = st.navigation(navigation(user), position="sidebar" if user is not None else "hidden")
         sidebar(user)

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scoring import engine, ranking, sessions
+from scoring import analytics, engine, ranking, sessions
 from scoring.accounts import User, get_user
 from scoring.periods import live_on_recorded_day
-from scoring.store import DEFAULT_DB, Store
+from scoring.store import DEFAULT_DB, Store, watch_writes
 
 USER_KEY = "user"
 TOKEN_KEY = "session.token"          # this session's login token (server side only)
@@ -66,7 +66,13 @@ class Results:
     in one engine run for the quarters touched in every group (a whole quarter's upload) and one
     per part for the others (a unit's own upload), and re-ranked with the parts of the next quarter
     (whose rank changes they feed). A new part keeps its blocks, so that what the analytics
-    memoise on them (``analytics.memoised``) survives writes to other parts.
+    memoise on them (``scoring.memo``) survives writes to other parts.
+
+    A write in this process (an upload, a 核定, a rollback made in the app) brings the results up
+    to date before it returns (:meth:`written`): the writer pays for rescoring what it touched and
+    for the rank intervals and 核查 flags of those quarters, once, and the next page, whoever
+    opens it, finds them ready. A write by another process (the command line) is scored at the
+    next page's run.
     """
 
     def __init__(self, store: Store):
@@ -77,6 +83,8 @@ class Results:
         self._ranked: dict[tuple, tuple[tuple, pd.DataFrame]] = {}   # (period, groups) -> (hashes, rows)
         self._periods: dict[tuple, engine.Scores] = {}              # periods -> their parts combined
         self._all: tuple[engine.Scores, pd.DataFrame] | None = None
+        self._unwarmed: set[tuple] = set()        # parts scored again since the last warm-up
+        watch_writes(store.path, self)
 
     def current(self) -> "Results":
         """Bring the parts up to the stored data (a no-op while ``data_version`` and the day are
@@ -89,6 +97,40 @@ class Results:
                 self._refresh()
                 self._version = version
         return self
+
+    WARMED_QUARTERS = 2         # a write touching more (a new scheme) warms the newest: pages show one at a time
+    WARMED_GROUP_UNITS = 5_000  # rank intervals of a larger group (units × 1,000 draws) wait for a page to ask
+
+    def written(self) -> None:
+        """After a committed write in this process (:func:`scoring.store.watch_writes`): score what
+        it touched, and compute what the pages show of it: the rank intervals of every touched
+        group, the quarter's 核查 flags, the ranked history and its per-unit index."""
+        self.current()
+        with self._lock:
+            parts, self._unwarmed = self._unwarmed, set()
+        for period in sorted({p for p, _ in parts})[-self.WARMED_QUARTERS:]:
+            self._warm(period, sorted({g for p, groups in parts if p == period for g in groups}))
+        ranked = self.ranked()
+        ranking.history_index(ranked)
+        analytics.self_accuracy_of_all(ranked)
+
+    def _warm(self, period: str, groups: list[str]) -> None:
+        """What 排名 and 单位详情 compute of a quarter's touched groups (each memoised on the blocks)."""
+        from scoring.annual import annual_table
+        from scoring.periods import year_quarters
+        from scoring.schemes import load_schemes
+
+        scores = self.scores([period])
+        sizes = scores.units["group"].value_counts()
+        for group in groups:
+            if sizes.get(group, 0) <= self.WARMED_GROUP_UNITS:
+                analytics.robustness_of(scores, period, group)
+        analytics.ranked_period(scores, period)
+        analytics.anomalies_of(self.store, scores, period)
+        scores.sections         # (a cached property) the section chart's table
+        year, schemes = int(period[:4]), load_schemes(self.store)
+        for group in groups:
+            annual_table(self.scores(year_quarters(year)), year, group, schemes)
 
     # -- what the pages read ----------------------------------------------------------------------
     def scores(self, periods: list[str] | None = None) -> engine.Scores:
@@ -147,6 +189,7 @@ class Results:
             parts = _split(scored, sets)
             for key in [(p, g) for p in periods_ for g in ([groups] if groups else sets)]:
                 self._parts[key] = (wanted[key], parts.get(key) or engine.Scores.combine([]))
+        self._unwarmed.update(stale)
         gone = {k[0] for k in self._parts if k not in wanted}
         self._parts = {k: v for k, v in self._parts.items() if k in wanted}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -150,6 +152,32 @@ def _new_password_ok(store, pw, username) -> None:
         raise InputError("不能使用公开的演示密码(只在演示模式下可用)")
 
 
+_CHECKED: ContextVar[dict | None] = ContextVar("kaoping_checked_accounts", default=None)
+
+
+@contextmanager
+def checked_once():
+    """Within the block (one run of a page), an account found active is not read again: a page
+    calls the read layer a dozen times, and each call checks its actor. An account write made
+    inside the block forgets what was found (:func:`_write`); one made elsewhere counts from the
+    next block (the next run of the page)."""
+    token = _CHECKED.set({})
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
+def _write(store, fn):
+    """An account write (never a change to scores): forgets the checks of :func:`checked_once`."""
+    try:
+        return store.write(fn, scores_change=False)
+    finally:
+        checked = _CHECKED.get()
+        if checked is not None:
+            checked.clear()
+
+
 def require_active(store, actor: User, what: str = "操作") -> User:
     """The acting user as the database knows it now; refuses disabled or deleted accounts.
 
@@ -158,12 +186,18 @@ def require_active(store, actor: User, what: str = "操作") -> User:
     """
     if actor.system:
         return actor
+    checked = _CHECKED.get()
+    key = (store.path, actor)
+    if checked is not None and key in checked:
+        return checked[key]
     row = _row(store, actor.username)
     if row is None or row[4]:
         raise PermissionDenied(f"无权{what}:账号 {actor.username} 不存在或已停用")
     current = _user(row)
     if (current.role, current.unit_code) != (actor.role, actor.unit_code):
         raise PermissionDenied(f"无权{what}:账号 {actor.username} 的权限已变更,请重新登录")
+    if checked is not None:
+        checked[key] = current
     return current
 
 
@@ -202,7 +236,7 @@ def add_user(store, actor: User, username: str, password: str, role: str,
                f"新增账号,角色:{ROLES[role]}" + (f",单位:{unit_code}" if unit_code else ""))
         return User(username, role, unit_code)
 
-    return store.write(write, scores_change=False)
+    return _write(store, write)
 
 
 def _existing(cur, username: str):
@@ -232,7 +266,7 @@ def disable_user(store, actor: User, username: str) -> bool:
         _audit(cur, actor, "user", row[0], "停用账号" + (f",结束其{ended}个登录" if ended else ""))
         return True
 
-    return store.write(write, scores_change=False)
+    return _write(store, write)
 
 
 def enable_user(store, actor: User, username: str) -> bool:
@@ -248,7 +282,7 @@ def enable_user(store, actor: User, username: str) -> bool:
         _audit(cur, actor, "user", row[0], "启用账号")
         return True
 
-    return store.write(write, scores_change=False)
+    return _write(store, write)
 
 
 def unlock_user(store, actor: User, username: str, *, now: datetime | None = None) -> bool:
@@ -266,7 +300,7 @@ def unlock_user(store, actor: User, username: str, *, now: datetime | None = Non
         _audit(cur, actor, "user", row[0], "解除锁定" if locked else f"清除{row[5]}次密码错误记录", at=now)
         return True
 
-    return store.write(write, scores_change=False)
+    return _write(store, write)
 
 
 def end_sessions(store, actor: User, username: str) -> int:
@@ -281,7 +315,7 @@ def end_sessions(store, actor: User, username: str) -> int:
             _audit(cur, actor, "user", row[0], f"结束其{ended}个登录")
         return ended
 
-    return store.write(write, scores_change=False)
+    return _write(store, write)
 
 
 def reset_password(store, actor: User, username: str, new_password: str) -> None:
@@ -301,7 +335,7 @@ def reset_password(store, actor: User, username: str, new_password: str) -> None
         ended = sessions.revoke_all(cur, target[0], sessions.PASSWORD_RESET)
         _audit(cur, actor, "user", target[0], "重置密码" + (f",结束其{ended}个登录" if ended else ""))
 
-    store.write(write, scores_change=False)
+    _write(store, write)
 
 
 def change_password(store, user: User, old: str, new: str, *, now: datetime | None = None,
@@ -323,7 +357,7 @@ def change_password(store, user: User, old: str, new: str, *, now: datetime | No
         _audit(cur, user, "user", user.username,
                "修改本人密码" + (f",结束其他{ended}个登录" if ended else ""), at=now)
 
-    store.write(write, scores_change=False)
+    _write(store, write)
 
 
 def list_users(store, actor: User, *, now: datetime | None = None):
@@ -405,7 +439,7 @@ def _check(store, username, password, now, *, purpose: str) -> User:
             cur.execute("UPDATE users SET failed_count = 0, locked_until = NULL WHERE username = ?", [row[0]])
         return _user(fresh)
 
-    result = store.write(write, scores_change=False)
+    result = _write(store, write)
     if isinstance(result, AuthError):
         raise result            # raised after the commit, so the failure stays counted and audited
     return result

@@ -20,7 +20,6 @@ Everything is whole-column numpy: no Python loop per unit.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from . import accounts, engine, periods, views
 from .store import current_values_sql
 from . import ranking as rk
 from .errors import InputError, NotFound
+from .memo import memoised
 from .permissions import User, require
 from .rules import fmt
 from .schemes import Scheme
@@ -55,31 +55,6 @@ WHATIF_KEYS = ["unit_code", "period", "fixed", "total", "rank", "grade", "gain"]
 ROBUSTNESS_KEYS = ["unit_code", "rank", "rank_low", "rank_high", "band"]
 
 _EPS = 1e-9
-
-
-# -- memoisation ---------------------------------------------------------------------------------------
-_MEMO: dict[tuple, object] = {}
-
-
-def memoised(blocks: list, key: tuple, compute):
-    """``compute()`` for ``blocks`` (engine results, never modified once scored) and ``key``, kept
-    while the blocks live. The dashboard keeps each quarter's blocks until a write touches them, so
-    the robustness and the flags of an unchanged (period, group) are computed once, not at every
-    rerun of every page; a command's blocks die with it, and their entries with them."""
-    memo_key = (tuple(id(b) for b in blocks), *key)
-    if memo_key not in _MEMO:
-        _MEMO[memo_key] = compute()
-        for b in blocks:
-            weakref.finalize(b, _MEMO.pop, memo_key, None)
-    value = _MEMO[memo_key]
-    return value.copy() if isinstance(value, pd.DataFrame) else value
-
-
-def forget() -> None:
-    """Empty the memo (the benchmark times the computations themselves)."""
-    _MEMO.clear()
-    with _HISTORIES_LOCK:
-        _HISTORIES.clear()
 
 
 # -- one (period, group) as matrices ------------------------------------------------------------------
@@ -114,10 +89,15 @@ def _blocks_of(scores: engine.Scores, period: str, group: str) -> list[tuple[eng
 
 
 def _gather(scores: engine.Scores, period: str, group: str) -> _Rows | None:
-    """The rows of (period, group) from every block that holds some (a group may span blocks)."""
+    """The rows of (period, group) from every block that holds some (a group may span blocks).
+    Memoised on the blocks: callers read the arrays and copy what they change."""
     parts = _blocks_of(scores, period, group)
     if not parts:
         return None
+    return memoised([b for b, _ in parts], ("rows", period, group), lambda: _gathered(scores, parts, period, group))
+
+
+def _gathered(scores: engine.Scores, parts: list, period: str, group: str) -> _Rows:
     scheme = parts[0][0].scheme
     if any(b.scheme.id != scheme.id for b, _ in parts):   # SPEC: one scheme per (group, period)
         raise InputError(f"{group} 在 {period} 有多个考评表的结果,无法比较")
@@ -302,7 +282,7 @@ def robustness(store, actor: User, period: str, group: str | None = None, draws:
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or not 1 <= draws <= MAX_DRAWS:
         raise InputError(f"扰动次数应为 1–{MAX_DRAWS:,} 的整数,收到「{draws}」")
     scores = scores if scores is not None else engine.score(store, [period])
-    visible = views.ranking(store, actor, period, group, ranked=_ranked_period(scores, period))
+    visible = views.ranking(store, actor, period, group, ranked=ranked_period(scores, period))
     frames = [robustness_of(scores, period, g, draws, int(seed)) for g in dict.fromkeys(visible["group"])]
     if not frames:
         return pd.DataFrame(columns=["unit_code", "unit_name", "group", "rank", "rank_low", "rank_high", "band"])
@@ -353,10 +333,14 @@ def unit_sentence(df: pd.DataFrame, unit_code: str, limit: int = 10) -> str:
     return f"{where},与以下单位无显著差异:{'、'.join(names[:limit])}{more}"
 
 
-def _ranked_period(scores: engine.Scores, period: str) -> pd.DataFrame:
-    """``ranking.ranked_history`` of one period only (what ``views.ranking`` filters)."""
-    units = scores.units[scores.units["period"] == period]
-    return rk.with_changes(rk.rank_units(units))
+def ranked_period(scores: engine.Scores, period: str) -> pd.DataFrame:
+    """``ranking.ranked_history`` of one period only (what ``views.ranking`` filters), memoised on
+    that period's blocks (the same whichever other quarters ``scores`` holds)."""
+    def compute():
+        return rk.with_changes(rk.rank_units(scores.units[scores.units["period"] == period]))
+
+    blocks = [b for b in scores.blocks if (b.keys["period"].to_numpy() == period).any()]
+    return memoised(blocks, ("ranked", period), compute)
 
 
 # -- 2. what-if and where to gain -------------------------------------------------------------------------
@@ -829,6 +813,11 @@ def self_accuracy_of(ranked: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["mean_overclaim", "unit_code"], ascending=[False, True], ignore_index=True)[columns]
 
 
+def self_accuracy_of_all(ranked: pd.DataFrame) -> pd.DataFrame:
+    """:func:`self_accuracy_of` every unit of ``ranked``, kept while ``ranked`` lives."""
+    return memoised([ranked], ("self accuracy",), lambda: self_accuracy_of(ranked))
+
+
 def self_accuracy(store, actor: User, group: str | None = None, *,
                   ranked: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`self_accuracy_of` over what the actor may see: the office every unit (of ``group``),
@@ -836,8 +825,7 @@ def self_accuracy(store, actor: User, group: str | None = None, *,
     actor = accounts.require_active(store, require(actor, "ranking.private"))
     if ranked is None:
         ranked = rk.ranked_history(engine.score(store))
-    if actor.is_office:
-        rows = ranked if group is None else ranked[ranked["group"] == group]
-    else:
-        rows = views.unit_history(store, actor, actor.unit_code, ranked=ranked)
-    return self_accuracy_of(rows)
+    if actor.is_office:      # a unit's group is the registry's in every quarter: filter after
+        every = self_accuracy_of_all(ranked)
+        return every if group is None else every[every["group"] == group].reset_index(drop=True)
+    return self_accuracy_of(views.unit_history(store, actor, actor.unit_code, ranked=ranked))

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine, periods
+from .memo import memoised
 from .ranking import competition_rank
 from .schemes import DEFAULT_GRADES, Grade, Scheme
 
@@ -46,8 +47,14 @@ def annual_table(scores: engine.Scores, year: int, group: str | None = None,
     missing), ``total``, ``grade``, ``points`` (目标管理考核折算分, NaN when the scheme has none),
     ``missing_quarters`` (e.g. ``2025Q3``), ``n_missing``, ``weights``, ``rank`` and ``tied`` in the group.
     ``units``: the unit results to use instead of ``scores.units`` (those an actor may see)."""
+    if units is None:       # every result: the same while the year's results are
+        return memoised([scores], ("annual", year, group, tuple(s.id for s in schemes or ())),
+                        lambda: _annual_table(scores, year, group, schemes, scores.units))
+    return _annual_table(scores, year, group, schemes, units)
+
+
+def _annual_table(scores, year, group, schemes, units) -> pd.DataFrame:
     quarters = periods.year_quarters(year)
-    units = scores.units if units is None else units
     units = units[units["period"].isin(quarters)]
     if group is not None:
         units = units[units["group"] == group]

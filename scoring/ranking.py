@@ -4,9 +4,11 @@ Pure computation over :class:`engine.Scores`; who may see which rows is :mod:`sc
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from . import engine, periods
+from .memo import memoised
 
 COLUMNS = ["period", "group", "rank", "unit_code", "unit_name", "total", "grade", "rank_change"]
 SELF_GAP_FLAG = 5.0
@@ -83,11 +85,23 @@ def annual_table(scores: engine.Scores, year: int, group: str | None = None) -> 
     return out.sort_values(["group", "rank", "unit_code"], ignore_index=True)
 
 
+def history_index(ranked: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """What :func:`history_of` looks up in ``ranked``: each unit's row positions, and the mean and
+    best total of every (period, group). Kept while ``ranked`` lives (:mod:`scoring.memo`)."""
+    def compute():
+        stats = ranked.groupby(["period", "group"])["total"].agg(group_mean="mean", group_best="max")
+        return ranked.groupby("unit_code", sort=False).indices, stats.reset_index()
+
+    return memoised([ranked], ("history index",), compute)
+
+
+def unit_rows(ranked: pd.DataFrame, unit_code: str) -> pd.DataFrame:
+    """The rows of one unit in ``ranked``, in its order (without scanning all of it)."""
+    return ranked.iloc[history_index(ranked)[0].get(unit_code, np.empty(0, dtype=np.intp))]
+
+
 def history_of(ranked: pd.DataFrame, unit_code: str) -> pd.DataFrame:
     """One unit over all quarters of ``ranked``: total, rank of n, grade, group mean and best."""
-    mine = ranked[ranked["unit_code"] == unit_code]
-    peers = ranked[ranked["period"].isin(mine["period"]) & ranked["group"].isin(mine["group"])]
-    stats = peers.groupby(["period", "group"])["total"].agg(group_mean="mean", group_best="max").reset_index()
-    mine = mine.merge(stats, on=["period", "group"], how="left")
+    mine = unit_rows(ranked, unit_code).merge(history_index(ranked)[1], on=["period", "group"], how="left")
     mine["group_mean"] = engine.round2(mine["group_mean"])
     return mine.sort_values("period", ignore_index=True)

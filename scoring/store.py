@@ -7,9 +7,11 @@ and bumps ``data_version`` so that readers can cache by it.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -139,6 +141,36 @@ def _is_conflict(exc: Exception) -> bool:
     import duckdb
 
     return isinstance(exc, duckdb.TransactionException) or "Conflict" in str(exc)
+
+
+_WATCHERS: dict[str, weakref.WeakSet] = {}     # database path -> objects told of its writes
+_WATCHERS_LOCK = threading.Lock()
+
+
+def watch_writes(path: str, watcher) -> None:
+    """Have ``watcher.written()`` called after every committed write that can change scores to the
+    database at ``path``, by any :class:`Store` of this process, in the writer's thread, before the
+    write returns. A cache uses it to bring itself up to date at once, so that the next reader
+    finds it warm (the writer pays, once); a write by another process is not seen. Kept weakly:
+    a watcher that is gone is forgotten."""
+    with _WATCHERS_LOCK:
+        _WATCHERS.setdefault(_file_key(path), weakref.WeakSet()).add(watcher)
+
+
+def _file_key(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _tell_watchers(path: str) -> None:
+    if path == ":memory:":      # each in-memory store is a database of its own
+        return
+    with _WATCHERS_LOCK:
+        watchers = list(_WATCHERS.get(_file_key(path), ()))
+    for watcher in watchers:
+        try:
+            watcher.written()
+        except Exception:  # noqa: BLE001 - the write is committed; a cache that failed recomputes when read
+            logging.getLogger(__name__).exception("refreshing after a write failed")
 
 
 class Store:
@@ -296,6 +328,8 @@ class Store:
                     pass
                 raise
         self._protect()
+        if scores_change:
+            _tell_watchers(self.path)
 
     def write(self, fn, *, attempts: int = 50, scores_change: bool = True):
         """Run ``fn(cursor)`` in one transaction, retrying when another writer conflicts."""

@@ -204,7 +204,8 @@ def unit_report(store, actor: User, unit_code: str, period: str, *,
         raise NotFound(f"单位「{unit_code}」在 {period} 没有考评结果(未报送数据,或单位代码不存在)")
     if ranked is None:
         ranked = rk.ranked_history(scores)
-    row = ranked[(ranked["unit_code"] == unit_code) & (ranked["period"] == period)].iloc[0]
+    mine = rk.unit_rows(ranked, unit_code)
+    row = mine[mine["period"] == period].iloc[0]
     names = {i["item_id"]: i["name"] for i in result["items"]}
     adj = adjustments.list_adjustments(store, actor, unit_code=unit_code)
     adj = adj.assign(item_name=adj["item_id"].map(names).fillna(adj["item_id"]),

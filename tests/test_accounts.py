@@ -170,6 +170,24 @@ def test_forged_or_stale_office_sessions_are_refused(store, office, unit):
     assert require_active(store, unit) == unit
 
 
+def test_one_page_run_checks_an_account_once_and_a_disable_inside_it_counts(store, office, unit, monkeypatch):
+    reads = []
+    real = accounts._row
+    monkeypatch.setattr(accounts, "_row", lambda s, name: reads.append(name) or real(s, name))
+    with accounts.checked_once():
+        for _ in range(3):
+            assert require_active(store, unit) == unit
+        assert reads == ["li"]
+        disable_user(store, office, "li")          # an account write inside the run forgets the checks
+        with pytest.raises(PermissionDenied, match="不存在或已停用"):
+            require_active(store, unit)
+    enable_user(store, office, "li")
+    reads.clear()
+    require_active(store, unit)
+    require_active(store, unit)                    # outside a run every check reads the account
+    assert reads == ["li", "li"]
+
+
 def test_disable_enable_and_get_user(store, office, unit):
     assert get_user(store, "li") == unit
     assert disable_user(store, office, "li") is True

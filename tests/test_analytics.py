@@ -503,3 +503,7 @@ def test_ranking_page_shows_rank_intervals_and_what_to_verify(demo_db, monkeypat
     marked = set(table.loc[table.get("核查", "") == "待核查", "单位代码"]) if "核查" in table else set()
     assert marked == flagged & set(table["单位代码"])
     assert any("稳健性检验" in str(c.value) for c in at.caption)
+    assert not at.get("plotly_chart")                    # the chart is built when asked for
+    at.toggle(key="ranking.show_intervals").set_value(True).run()
+    assert [c.key for c in at.get("plotly_chart")] == ["ranking.intervals"]
+    assert any(analytics.method_text() == c.value for c in at.caption)

@@ -18,6 +18,8 @@ FIGURES = [
     "scan_one_quarter_s", "scan_all_quarters_s", "score_one_quarter_vs_scan", "score_all_quarters_vs_scan",
     "naive_one_quarter_s", "naive_vs_engine", "page_ranking_cold_s", "page_ranking_warm_s",
     "page_unit_detail_cold_s", "page_unit_detail_warm_s", "peak_rss_mb", "peak_rss_scoring_mb",
+    "page_ranking_after_unit_upload_s", "page_unit_detail_after_quarter_upload_s",
+    "unit_upload_with_app_s", "quarter_upload_with_app_s",
 ]
 
 

@@ -66,3 +66,29 @@ def test_groups_linked_by_a_roll_up_are_scored_together(store):
     assert _group_sets(store, load_schemes(store)) == [("县区", "市直部门")]
     submit(store, "2025Q1", {"U1": GOOD, "U2": WEAK, "X1": GOOD})
     assert_same(Results(store).current().ranked(), store)
+
+
+def test_a_write_in_this_process_is_scored_before_it_returns(store):
+    """The app's cache is brought up to date by the write itself (any Store of this process on the
+    same file): the next page reads it as it is, with the touched group's rank intervals and the
+    quarter's 核查 flags already computed."""
+    from scoring import analytics, memo
+    from scoring.store import Store
+
+    save_scheme(store, COUNTY, CLI_OFFICE)
+    submit(store, "2025Q1", {"U1": GOOD, "U2": WEAK, "U3": GOOD, "X1": GOOD})
+    results = Results(store).current()
+    untouched = results._parts[("2025Q1", ("县区",))]
+    with Store(store.path) as writer:            # another opening of the file, as an upload's
+        submit(writer, "2025Q1", {"U2": GOOD})
+    version = results._version
+    assert version == (store.data_version, results._version[1])      # current already: no rescoring on read
+    assert_same(results.ranked(), store)
+    assert results._parts[("2025Q1", ("县区",))] is untouched
+    scores = results.scores(["2025Q1"])
+    memo_keys = {k[1:] for k in memo._MEMO}
+    assert ("robustness", "2025Q1", "市直部门", analytics.DRAWS, analytics.SEED) in memo_keys
+    assert ("flags", "2025Q1", "市直部门") in memo_keys
+    assert results.current()._version == version
+    assert analytics.robustness_of(scores, "2025Q1", "市直部门").equals(
+        analytics.robustness_of(engine.score(store, ["2025Q1"]), "2025Q1", "市直部门"))

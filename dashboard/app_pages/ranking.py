@@ -120,10 +120,10 @@ if picked and picked[0] < len(view):     # a selection made before the filter ch
     else:
         st.info("单位账号只能查看本单位的详情。")
 
-if robust is not None and not robust.empty:
-    with st.expander("名次区间图(名次稳健性)", expanded=False):
-        st.plotly_chart(charts.rank_intervals(robust, user.unit_code), width="stretch", key="ranking.intervals")
-        st.caption(analytics.method_text())
+# the chart of 870 bars is built only when asked for (an expander would build it at every run)
+if robust is not None and not robust.empty and st.toggle("显示名次区间图(名次稳健性)", key="ranking.show_intervals"):
+    st.plotly_chart(charts.rank_intervals(robust, user.unit_code), width="stretch", key="ranking.intervals")
+    st.caption(analytics.method_text())
 
 export = views.ranking_export(view, user)
 d1, d2, _ = st.columns([1, 1, 4])

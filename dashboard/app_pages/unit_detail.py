@@ -168,7 +168,7 @@ if views.may(user, "objection.view", unit=code):
 # -- sections and trend ----------------------------------------------------------------------
 left, right = st.columns(2)
 left.plotly_chart(charts.section_compare(views.section_compare(state.store(), user, code, period,
-                                                               scores=scores)),
+                                                               scores=state.scores([period]))),
                   width="stretch", key="detail.sections")
 right.plotly_chart(charts.score_trend(history, row["unit_name"]), width="stretch", key="detail.trend")
 left2, right2 = st.columns(2)
