@@ -499,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--pass", dest="passed", action="store_true", help="通过,销号")
     verdict.add_argument("--return", dest="returned", action="store_true", help="退回重新整改")
     q.add_argument("--note", required=True, help="复核意见(必填)")
+    command("serve", None, "常驻服务:预先载入计算模块,此后本数据库的命令由它执行(快得多;scoring/server.py)")
     from .cli_annual import register as register_annual  # annual, annual-report, annual-bulletin
 
     register_annual(command, _Parser, text_table)
@@ -514,6 +515,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "serve":  # holds no Store: it opens the database per request
+        from .server import serve
+
+        return serve(args.db)
     try:
         if getattr(args, "period", None) and args.command in ("ranking", "explain", "bulletin"):
             args.period = periods.parse_period(args.period)
