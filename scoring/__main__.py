@@ -257,7 +257,13 @@ def main() -> int:
             return code
     from .cli import main as cli_main
 
-    return cli_main()
+    return cli_main(serve=_serve)
+
+
+def _serve(db) -> int:
+    from .server import serve
+
+    return serve(db)
 
 
 if __name__ == "__main__":

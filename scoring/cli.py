@@ -506,7 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, serve=None) -> int:
+    """Run one command. ``serve``: how to run the ``serve`` command (``python -m scoring`` passes
+    :func:`scoring.server.serve`; the server runs its requests through this function)."""
     for stream in (sys.stdout, sys.stderr):  # UTF-8 whatever the locale says (JSON, Chinese tables)
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8")
@@ -516,8 +518,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     if args.command == "serve":  # holds no Store: it opens the database per request
-        from .server import serve
-
+        if serve is None:
+            print("错误:常驻服务请用 python -m scoring serve 启动", file=sys.stderr)
+            return 2
         return serve(args.db)
     try:
         if getattr(args, "period", None) and args.command in ("ranking", "explain", "bulletin"):
