@@ -1,11 +1,12 @@
 """Uploads: checking a file strictly and storing it as one batch.
 
 :func:`check_upload` reads the file (:mod:`scoring.readers`) and checks it in phases over whole
-columns (pandas/numpy), each phase a function that returns what the next one needs. Every
-problem of every phase ends up in one table ``row, column, value, message``: ``row`` as a
-spreadsheet shows it (``None`` for the whole file), ``column`` the header as written, ``value``
-the cell text, ``message`` Chinese. :func:`write_batch` stores a clean check in one
-transaction; :func:`ingest` does both or raises :class:`UploadRejected` having written nothing.
+columns (Arrow/numpy; each distinct text of a column is parsed once), each phase a function that
+returns what the next one needs. Every problem of every phase ends up in one table ``row, column,
+value, message``: ``row`` as a spreadsheet shows it (``None`` for the whole file), ``column`` the
+header as written, ``value`` the cell text, ``message`` Chinese. :func:`write_batch` stores a
+clean check in one transaction; :func:`ingest` does both or raises :class:`UploadRejected` having
+written nothing.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import lifecycle, periods, permissions
 from .audit import record
@@ -42,8 +44,11 @@ BOOL_TOKENS = {"是": 1.0, "否": 0.0, "y": 1.0, "n": 0.0, "yes": 1.0, "no": 0.0
 # ASCII digits only (after full-width forms are folded): \d and float() would also take ١٢ or ²
 _NUMBER_FULL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _THOUSANDS_FULL = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
-# the common case, parsed by pandas in one pass; short enough to never overflow an integer
-_PLAIN = r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,15})?"
+# The common case, converted by Arrow's kernels (RE2 syntax): a subset of what _parse_token takes,
+# and the same double (Arrow's parser rounds correctly, as float() does); short enough to never
+# overflow. tests/test_ingest_fast.py holds both to that.
+_PLAIN = r"^[+-]?[0-9]{1,15}(?:\.[0-9]{1,15})?$"
+_PLAIN_BOOLS = pa.array([t for t in BOOL_TOKENS if _NUMBER_FULL.fullmatch(t)])   # 1 0 1.0 0.0: their value
 _PAREN_RE = re.compile(r"\([^()]*\)$")
 
 
@@ -69,20 +74,36 @@ def _parse_token(text: str) -> tuple[float, bool, bool, float, bool]:
     return np.nan, False, pct, b, na
 
 
-def _tokens(cells: np.ndarray):
-    """Parse distinct texts once (pd.factorize), then spread to every cell: arrays per cell."""
-    codes, uniques = pd.factorize(cells)
-    texts = pd.Series(uniques, dtype=object)
-    plain = texts.str.fullmatch(_PLAIN).fillna(False).to_numpy(dtype=bool)
-    num = np.full(len(texts), np.nan)
-    num[plain] = pd.to_numeric(texts[plain]).to_numpy(dtype=float)
+@dataclass(frozen=True)
+class _Tokens:
+    """What texts say, an entry per text: the number (NaN when none), whether it is one, a trailing
+    %, the bool it spells (NaN when none), whether it is a 不适用 token."""
+
+    num: np.ndarray
+    is_num: np.ndarray
+    pct: np.ndarray
+    boolv: np.ndarray
+    na: np.ndarray
+
+    def __getitem__(self, index) -> _Tokens:
+        return _Tokens(self.num[index], self.is_num[index], self.pct[index], self.boolv[index], self.na[index])
+
+
+def _tokens(texts: pa.Array) -> _Tokens:
+    """The tokens of ``texts`` (distinct ones: a column's dictionary). Plain numbers go through
+    Arrow's kernels; every other text, once each, through :func:`_parse_token`."""
+    n = len(texts)
+    plain = pc.match_substring_regex(texts, _PLAIN).to_numpy(zero_copy_only=False)
+    num = np.full(n, np.nan)
+    num[plain] = pc.cast(texts.filter(plain), pa.float64()).to_numpy()
     is_num = plain.copy()
-    pct = np.zeros(len(texts), dtype=bool)
-    na = np.zeros(len(texts), dtype=bool)
-    boolv = texts.map(BOOL_TOKENS).to_numpy(dtype=float, copy=True)
-    for k in np.flatnonzero(~plain):
-        num[k], is_num[k], pct[k], boolv[k], na[k] = _parse_token(uniques[k])
-    return num[codes], is_num[codes], pct[codes], boolv[codes], na[codes]
+    pct = np.zeros(n, dtype=bool)
+    na = np.zeros(n, dtype=bool)
+    boolv = np.where(pc.is_in(texts, value_set=_PLAIN_BOOLS).to_numpy(zero_copy_only=False), num, np.nan)
+    rest = np.flatnonzero(~plain)
+    for k, text in zip(rest, texts.take(rest).to_pylist()):
+        num[k], is_num[k], pct[k], boolv[k], na[k] = _parse_token(text)
+    return _Tokens(num, is_num, pct, boolv, na)
 
 
 @dataclass(frozen=True)
@@ -92,15 +113,15 @@ class Parsed:
     reason: np.ndarray   # object: None when fine, else the Chinese message
 
 
-def parse_values(raw: np.ndarray, itype: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+def parse_values(tok: _Tokens, itype: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  na_allowed: np.ndarray, names: np.ndarray) -> Parsed:
-    """Parse non-blank cells, vectorised; each cell carries its own indicator's properties.
+    """Check non-blank texts (their tokens), vectorised; each carries its own indicator's properties.
 
     Besides the type and the scheme's bounds, every number must be plausible (SPEC round 2):
     finite, a count at most MAX_COUNT, a ``number`` within ±MAX_ABS.
     """
-    n = len(raw)
-    num, is_num, pct, boolv, na_tok = _tokens(np.asarray(raw, dtype=object))
+    num, is_num, pct, boolv, na_tok = tok.num, tok.is_num, tok.pct, tok.boolv, tok.na
+    n = len(num)
     with np.errstate(invalid="ignore", over="ignore"):
         finite = np.isfinite(num)
     is_bool = itype == "bool"
@@ -144,12 +165,11 @@ def parse_values(raw: np.ndarray, itype: np.ndarray, lo: np.ndarray, hi: np.ndar
     return Parsed(value.astype(float), is_na & clean, reason)
 
 
-def _parse_scores(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Self scores: (value, bad) for non-blank texts; a score is a number in 0–200."""
-    num, is_num, pct, _, _ = _tokens(raw)
+def _parse_scores(tok: _Tokens) -> tuple[np.ndarray, np.ndarray]:
+    """Self scores: (value, bad) of non-blank texts (their tokens); a score is a number in 0–200."""
     with np.errstate(invalid="ignore"):
-        bad = ~is_num | pct | ~np.isfinite(num) | (num < 0) | (num > 200)
-    return np.where(bad, np.nan, num), bad
+        bad = ~tok.is_num | tok.pct | ~np.isfinite(tok.num) | (tok.num < 0) | (tok.num > 200)
+    return np.where(bad, np.nan, tok.num), bad
 
 
 # -- the outcome ---------------------------------------------------------------------------------------
@@ -218,10 +238,17 @@ def _text_column(values) -> pd.Categorical:
     return pd.Categorical(np.asarray(values, dtype=object))
 
 
+def _distinct(small: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of small non-negative integers, by counting (np.unique is slower)."""
+    return np.flatnonzero(np.bincount(small)) if len(small) else np.zeros(0, dtype=np.int64)
+
+
 def _indexed_text(labels, index: np.ndarray) -> pd.Categorical:
-    """``labels[index]`` as a categorical, factorizing the few labels rather than the many values."""
+    """``labels[index]`` (none missing) as a categorical, factorizing the few labels rather than the
+    many values; the codes in the integer type pandas would pick, so that it keeps them as they are."""
     codes, categories = pd.factorize(np.asarray(labels, dtype=object))
-    return pd.Categorical.from_codes(codes[index], categories=categories)
+    small = next(t for t in (np.int8, np.int16, np.int32, np.int64) if len(categories) <= np.iinfo(t).max)
+    return pd.Categorical.from_codes(codes.astype(small)[index], categories=categories, validate=False)
 
 
 def _values_frame(unit=(), period=(), indicator=(), value=(), is_na=()) -> pd.DataFrame:
@@ -282,6 +309,7 @@ class _Catalogue:
         self.na = np.array(self.na, dtype=bool)
         self.name = np.array(self.name, dtype=object)
         self.source = np.array(self.source, dtype=object)
+        self.code_id = pd.factorize(self.code)[0]   # the same code in two schemes: one id
 
     def key_of(self, text: str) -> int:
         return next((self.key_id[v] for v in _key_variants(text) if v in self.key_id), -1)
@@ -305,23 +333,29 @@ class _Layout:
 class _Rows:
     """One entry per data row."""
 
-    unit: np.ndarray      # the registry's unit code, None when unknown
-    period: np.ndarray    # canonical period, None when not one
-    scheme: np.ndarray    # index into the catalogue's schemes, -1 when none applies
-    known: np.ndarray     # unit and period are both fine
+    unit: np.ndarray        # the registry's unit code, None when unknown
+    period: np.ndarray      # canonical period, None when not one
+    scheme: np.ndarray      # index into the catalogue's schemes, -1 when none applies
+    known: np.ndarray       # unit and period are both fine
+    submission: np.ndarray  # a number per (unit, period) of the known rows, -1 for the others
 
 
 @dataclass(frozen=True)
 class _Cells:
-    """Every non-blank indicator cell of an indicator its row's scheme has, as flat arrays."""
+    """Every non-blank indicator cell of an indicator its row's scheme has, as flat arrays, row
+    by row. A cell's text is ``texts[text[k]]``: the distinct texts of the indicator columns."""
 
     row: np.ndarray       # data row index
     col: np.ndarray       # file column
     prop: np.ndarray      # catalogue property row
-    raw: np.ndarray       # the cell text
+    text: np.ndarray      # index into texts
     value: np.ndarray
     is_na: np.ndarray
     ok: np.ndarray        # parsed without a problem
+    texts: pa.Array
+
+    def raw(self, k: int) -> str:
+        return self.texts[int(self.text[k])].as_py()
 
 
 def _layout(table: Table, cat: _Catalogue, problems: _Problems) -> _Layout | None:
@@ -334,7 +368,7 @@ def _layout(table: Table, cat: _Catalogue, problems: _Problems) -> _Layout | Non
     for j, h in enumerate(table.header):
         k = header_key(h)
         if not k:
-            if len(table.cells) and (table.cells[:, j] != "").any():
+            if table.nonblank(j).any():
                 problems.add(hr, j, "", "该列有数据但没有表头,无法识别", column=f"(第{j + 1}列)")
                 header_problems = True
             continue
@@ -379,36 +413,53 @@ def _layout(table: Table, cat: _Catalogue, problems: _Problems) -> _Layout | Non
 
 
 def _rows(store, table: Table, layout: _Layout, cat: _Catalogue, actor: User, problems: _Problems) -> _Rows:
-    """Unit, period and scheme of every data row, and whether the actor may upload for that unit."""
-    cells, rn = table.cells, table.row_numbers
-    ju, jp = layout.roles["unit"], layout.roles["period"]
-    unit_raw, period_raw = cells[:, ju], cells[:, jp]
-    registry = store.df("SELECT unit_code, grp FROM units")
-    group_of = dict(zip(registry["unit_code"].tolist(), registry["grp"].tolist()))
-    upper: dict[str, str | None] = {}
-    for code in group_of:
-        upper[code.upper()] = None if code.upper() in upper else code   # ambiguous when two differ by case only
+    """Unit, period and scheme of every data row, and whether the actor may upload for that unit.
 
-    codes, uniq = pd.factorize(unit_raw)
-    resolved = []
-    for u in uniq:
-        v = halfwidth(u)
-        resolved.append(v if v in group_of else upper.get(v.upper()))
-    unit = np.array(resolved + [None], dtype=object)[codes]
-    unit_ok = ~pd.isna(unit)
-    blank = unit_raw == ""
+    Each distinct text of the unit and period columns is looked at once; a unit code is found in
+    the registry as written (ASCII), else full-width forms folded, else regardless of case.
+    """
+    rn = table.row_numbers
+    ju, jp = layout.roles["unit"], layout.roles["period"]
+    with store.cursor() as cur:
+        registry = cur.sql("SELECT unit_code, grp FROM units").to_arrow_table()
+    reg_codes = registry["unit_code"].combine_chunks()
+    grp = registry["grp"].combine_chunks().dictionary_encode()
+    reg_group, groups = grp.indices.to_numpy(), grp.dictionary.to_pylist()     # a registry row's group
+
+    codes, texts = table.factorize(ju)
+    found = pc.index_in(texts, value_set=reg_codes).fill_null(-1).to_numpy(zero_copy_only=False)
+    at = np.where(pc.string_is_ascii(texts).to_numpy(zero_copy_only=False), found, -1).astype(np.int64)
+    uniq = texts.to_pylist()
+    empty = pc.binary_length(texts).to_numpy() == 0
+    if ((at < 0) & ~empty).any():
+        position = {code: i for i, code in enumerate(reg_codes.to_pylist())}
+        upper: dict[str, str | None] = {}
+        for code in position:
+            upper[code.upper()] = None if code.upper() in upper else code   # ambiguous when two differ by case only
+        for k in np.flatnonzero(at < 0):
+            v = halfwidth(uniq[k])
+            code = v if v in position else upper.get(v.upper())
+            at[k] = position[code] if code is not None else -1
+    resolved = np.full(len(uniq), None, dtype=object)
+    hit = np.flatnonzero(at >= 0)
+    resolved[hit] = reg_codes.take(pa.array(at[hit])).to_pylist()
+    unit = resolved[codes]
+    unit_at = at[codes]
+    unit_ok = unit_at >= 0
+    blank = empty[codes]
     for i in np.flatnonzero(blank):
         problems.add(rn[i], ju, "", "单位代码不能为空")
     for i in np.flatnonzero(~blank & ~unit_ok):
-        problems.add(rn[i], ju, unit_raw[i], f"单位代码「{unit_raw[i]}」不在单位名录中")
+        problems.add(rn[i], ju, uniq[codes[i]], f"单位代码「{uniq[codes[i]]}」不在单位名录中")
     # access, decided once per distinct unit code of the file
-    office_figures = permissions.can(actor, "upload.office")       # the office's figures, for every unit
-    allowed = np.array([office_figures or permissions.can(actor, "upload.unit", unit=r or u)
-                        for u, r in zip(uniq, resolved)] + [True], dtype=bool)[codes]
-    for i in np.flatnonzero(~blank & ~allowed):
-        problems.add(rn[i], ju, unit_raw[i], _forbidden(actor, unit_raw[i]))
+    if not permissions.can(actor, "upload.office"):       # the office's figures, for every unit
+        allowed = np.array([permissions.can(actor, "upload.unit", unit=r or u)
+                            for u, r in zip(uniq, resolved)], dtype=bool)[codes]
+        for i in np.flatnonzero(~blank & ~allowed):
+            problems.add(rn[i], ju, uniq[codes[i]], _forbidden(actor, uniq[codes[i]]))
 
-    codes, uniq = pd.factorize(period_raw)
+    codes, texts = table.factorize(jp)
+    uniq = texts.to_pylist()
     parsed, messages = [], []
     for v in uniq:
         try:
@@ -417,29 +468,30 @@ def _rows(store, table: Table, layout: _Layout, cat: _Catalogue, actor: User, pr
         except InputError as exc:
             parsed.append(None)
             messages.append("季度不能为空" if v == "" else str(exc))
-    period = np.array(parsed + [None], dtype=object)[codes]
-    period_ok = ~pd.isna(period)
+    period_ids, canonical = pd.factorize(np.array(parsed, dtype=object))   # -1 where not a period
+    period = np.array(parsed, dtype=object)[codes]
+    period_at = period_ids[codes]
+    period_ok = period_at >= 0
     for i in np.flatnonzero(~period_ok):
-        problems.add(rn[i], jp, period_raw[i], messages[codes[i]])
+        problems.add(rn[i], jp, uniq[codes[i]], messages[codes[i]])
 
     # the quarter's lifecycle: a unit uploads only while it is 报送中, the office and checkers also in 审核中
-    closed = lifecycle.upload_problems(store, actor, [p for p in pd.unique(period[period_ok])])
-    for i in np.flatnonzero(period_ok):
-        if period[i] in closed:
-            problems.add(rn[i], jp, period_raw[i], closed[period[i]])
+    closed = lifecycle.upload_problems(store, actor, list(canonical))
+    for i in np.flatnonzero(np.array([p in closed for p in parsed], dtype=bool)[codes]):
+        problems.add(rn[i], jp, uniq[codes[i]], closed[period[i]])
 
     known = unit_ok & period_ok
+    submission = np.where(known, unit_at * len(canonical) + period_at, -1)
     scheme = np.full(len(rn), -1, dtype=np.int64)
-    pairs: dict[tuple, int] = {}
-    for i in np.flatnonzero(known):
-        key = (group_of[unit[i]], period[i])
-        if key not in pairs:
-            pairs[key] = next((x for x, s in enumerate(cat.schemes) if s.covers(*key)), -1)
-        scheme[i] = pairs[key]
+    at = np.flatnonzero(known)
+    pair = reg_group[unit_at[at]] * len(canonical) + period_at[at]   # (group, period) of the known rows
+    for key in _distinct(pair):
+        group, p = groups[key // len(canonical)], canonical[key % len(canonical)]
+        scheme[at[pair == key]] = next((x for x, s in enumerate(cat.schemes) if s.covers(group, p)), -1)
     for i in np.flatnonzero(known & (scheme < 0)):
-        problems.add(rn[i], jp, period_raw[i], f"单位 {unit[i]} 属于分组「{group_of[unit[i]]}」,"
-                                              f"没有适用于该分组 {period[i]} 的考评表")
-    return _Rows(unit, period, scheme, known)
+        problems.add(rn[i], jp, uniq[codes[i]], f"单位 {unit[i]} 属于分组「{groups[reg_group[unit_at[i]]]}」,"
+                                                f"没有适用于该分组 {period[i]} 的考评表")
+    return _Rows(unit, period, scheme, known, submission)
 
 
 def _forbidden(actor: User, code: str) -> str:
@@ -474,80 +526,118 @@ def _source_problems(table: Table, layout: _Layout, cat: _Catalogue, actor: User
             problems.add(table.header_row, j, table.header[j], why)
     if "self" in layout.roles and not permissions.can(actor, "upload.unit"):
         j = layout.roles["self"]
-        if (table.cells[:, j] != "").any():
+        if table.nonblank(j).any():
             problems.add(table.header_row, j, table.header[j], f"自评分由单位填报,{actor.role_label}不能上传")
 
 
 def _long_names(table: Table, layout: _Layout, cat: _Catalogue) -> tuple[np.ndarray, np.ndarray]:
     """Long layout: (catalogue key id or -1, names 自评分) of every row's indicator cell."""
-    codes, uniq = pd.factorize(table.cells[:, layout.roles["ind_name"]])
-    kid = np.array([cat.key_of(u) if u else -1 for u in uniq] + [-1], dtype=np.int64)
-    is_self = np.array([header_key(u) in SELF_HEADERS for u in uniq] + [False], dtype=bool)
+    codes, texts = table.factorize(layout.roles["ind_name"])
+    uniq = texts.to_pylist()
+    kid = np.array([cat.key_of(u) if u else -1 for u in uniq], dtype=np.int64)
+    is_self = np.array([header_key(u) in SELF_HEADERS for u in uniq], dtype=bool)
     return kid[codes], is_self[codes]
 
 
 def _self_scores(table: Table, layout: _Layout, cat: _Catalogue, problems: _Problems) -> np.ndarray:
     """The self score of every data row (NaN where none): a column, or long-layout rows 自评分."""
-    cells, rn = table.cells, table.row_numbers
+    rn = table.row_numbers
     scores = np.full(len(rn), np.nan)
     if layout.long:
         j = layout.roles["value"]
-        idx = np.flatnonzero(_long_names(table, layout, cat)[1] & (cells[:, j] != ""))
+        idx = np.flatnonzero(_long_names(table, layout, cat)[1] & table.nonblank(j))
     elif "self" in layout.roles:
         j = layout.roles["self"]
-        idx = np.flatnonzero(cells[:, j] != "")
+        idx = np.flatnonzero(table.nonblank(j))
     else:
         return scores
     if len(idx):
-        values, bad = _parse_scores(cells[idx, j])
-        scores[idx] = values
-        for k in np.flatnonzero(bad):
-            problems.add(rn[idx[k]], j, cells[idx[k], j], "自评分应为 0–200 之间的数字")
+        codes, texts = table.factorize(j)
+        values, bad = _parse_scores(_tokens(texts))
+        scores[idx] = values[codes[idx]]
+        for i in idx[bad[codes[idx]]]:
+            problems.add(rn[i], j, table.text(i, j), "自评分应为 0–200 之间的数字")
     return scores
 
 
 def _indicator_cells(table: Table, layout: _Layout, rows: _Rows, cat: _Catalogue, actor: User,
                      problems: _Problems) -> _Cells:
-    """Every non-blank indicator cell, parsed against its row's scheme."""
-    cells, rn = table.cells, table.row_numbers
+    """Every non-blank indicator cell, parsed against its row's scheme.
+
+    A text is parsed once (:func:`_tokens` of the distinct texts of the columns) and checked once
+    per indicator it is given for (:func:`parse_values` of *entries*): in the wide layout an entry
+    is a distinct text of a column under one of the file's schemes, in the long layout a cell.
+    Every cell then takes the outcome of its entry.
+    """
+    rn = table.row_numbers
+    S = len(cat.schemes)
+    slot = np.where(rows.scheme >= 0, rows.scheme, S)       # the row's column of cat.matrix
     if layout.long:
         jk, jv = layout.roles["ind_name"], layout.roles["value"]
-        names = cells[:, jk]
+        names = table.nonblank(jk)
+        filled = table.nonblank(jv)
         kid, is_self = _long_names(table, layout, cat)
-        for i in np.flatnonzero((names == "") & (cells[:, jv] != "")):
+        for i in np.flatnonzero(~names & filled):
             problems.add(rn[i], jk, "", "指标不能为空")
-        for i in np.flatnonzero((names != "") & (kid < 0) & ~is_self):
-            problems.add(rn[i], jk, names[i], f"未知指标「{names[i]}」:不是任何已加载考评表中的指标代码或指标名称")
-        row = np.flatnonzero((kid >= 0) & (cells[:, jv] != ""))
-        col, key = np.full(len(row), jv), kid[row]
-        raw, named = cells[row, jv], names[row]       # named: how the file names the indicator
+        for i in np.flatnonzero(names & (kid < 0) & ~is_self):
+            name = table.text(i, jk)
+            problems.add(rn[i], jk, name, f"未知指标「{name}」:不是任何已加载考评表中的指标代码或指标名称")
+        ids, texts = table.factorize(jv)
+        row = np.flatnonzero((kid >= 0) & filled)
+        col, text = np.full(len(row), jv), ids[row].astype(np.int64)
+        prop = cat.matrix[kid[row], slot[row]]
+        entry = None                                        # a cell is an entry
     else:
         jcols = np.array(list(layout.indicators), dtype=np.int64)
-        block = cells[:, jcols] if len(jcols) else np.zeros((len(rn), 0), dtype=object)
-        row, cc = np.nonzero(block != "")
-        col = jcols[cc]
-        key = np.array([layout.indicators[j] for j in jcols], dtype=np.int64)[cc]
-        raw = block[row, cc]
-        named = np.array(table.header, dtype=object)[col] if len(col) else np.zeros(0, dtype=object)
-    S = len(cat.schemes)
-    prop = cat.matrix[key, np.where(rows.scheme >= 0, rows.scheme, S)[row]] if len(row) else np.zeros(0, dtype=np.int64)
-    for k in np.flatnonzero(prop < 0):
-        s = cat.schemes[rows.scheme[row[k]]]
-        problems.add(rn[row[k]], col[k], raw[k],
-                     f"单位 {rows.unit[row[k]]} 适用的考评表「{s.title}」({s.id})中没有指标「{named[k]}」")
-    has = prop >= 0
-    row, col, raw, prop, named = row[has], col[has], raw[has], prop[has], named[has]
+        encoded = [table.columns[j].dictionary_encode() for j in jcols]
+        texts = pa.concat_arrays([e.dictionary for e in encoded]) if encoded else pa.array([], pa.string())
+        sizes = np.array([len(e.dictionary) for e in encoded], dtype=np.int64)
+        ids = np.empty((len(jcols), len(rn)), dtype=np.int64)      # indicator columns × rows: text index
+        for c, (e, first) in enumerate(zip(encoded, np.cumsum(sizes) - sizes)):
+            np.add(e.indices.to_numpy(), first, out=ids[c])
+        ids = ids.T.ravel()                                          # row by row
+        at = np.flatnonzero((pc.binary_length(texts).to_numpy() > 0)[ids])   # the non-blank cells, row by row
+        text = ids[at]
+        row = at // max(len(jcols), 1)
+        col = jcols[at - row * len(jcols)]
+        present = _distinct(slot)
+        pos = np.zeros(S + 1, dtype=np.int64)
+        pos[present] = np.arange(len(present))
+        entry = text * len(present) + pos[slot[row]] if len(present) > 1 else text
+        entry_text = np.repeat(np.arange(len(texts)), len(present))
+        kid_of_text = np.repeat(np.array([layout.indicators[j] for j in jcols], dtype=np.int64), sizes)
+        entry_prop = cat.matrix[kid_of_text[entry_text], np.tile(present, len(texts))]
+        prop = entry_prop[entry]
+    keep = prop >= 0
+    for k in np.flatnonzero(~keep):
+        i = row[k]
+        named = table.text(i, jk) if layout.long else table.header[col[k]]   # as the file names it
+        s = cat.schemes[rows.scheme[i]]
+        problems.add(rn[i], col[k], texts[int(text[k])].as_py(),
+                     f"单位 {rows.unit[i]} 适用的考评表「{s.title}」({s.id})中没有指标「{named}」")
     if layout.long:      # each row names its indicator: a figure the actor does not supply, row by row
-        refusals = {p: source_refusal(actor, cat.source[p], cat.name[p]) for p in np.unique(prop)}
-        keep = np.array([refusals[p] is None for p in prop], dtype=bool)
-        for k in np.flatnonzero(~keep):
-            problems.add(rn[row[k]], layout.roles["ind_name"], named[k], refusals[prop[k]])
-        row, col, raw, prop = row[keep], col[keep], raw[keep], prop[keep]
-    parsed = parse_values(raw, cat.itype[prop], cat.lo[prop], cat.hi[prop], cat.na[prop], cat.name[prop])
-    ok = np.equal(parsed.reason, None)
+        refusals = {p: source_refusal(actor, cat.source[p], cat.name[p]) for p in _distinct(prop[keep])}
+        for k in np.flatnonzero(keep):
+            if refusals[prop[k]] is not None:
+                problems.add(rn[row[k]], jk, table.text(row[k], jk), refusals[prop[k]])
+                keep[k] = False
+    if not keep.all():
+        row, col, text, prop = row[keep], col[keep], text[keep], prop[keep]
+        entry = None if entry is None else entry[keep]
+    if entry is None:
+        entry, entry_text, entry_prop = np.arange(len(row)), text, prop
+    tok = _tokens(texts)
+    value = np.full(len(entry_prop), np.nan)
+    is_na = np.zeros(len(entry_prop), dtype=bool)
+    reason = np.full(len(entry_prop), None, dtype=object)
+    e = np.flatnonzero(entry_prop >= 0)    # not a text under a scheme without its column: no cell's
+    p = entry_prop[e]
+    parsed = parse_values(tok[entry_text[e]], cat.itype[p], cat.lo[p], cat.hi[p], cat.na[p], cat.name[p])
+    value[e], is_na[e], reason[e] = parsed.value, parsed.is_na, parsed.reason
+    ok = np.equal(reason, None)[entry]
     for k in np.flatnonzero(~ok):
-        problems.add(rn[row[k]], col[k], raw[k], parsed.reason[k])
-    return _Cells(row, col, prop, raw, parsed.value, parsed.is_na, ok)
+        problems.add(rn[row[k]], col[k], texts[int(text[k])].as_py(), reason[entry[k]])
+    return _Cells(row, col, prop, text, value[entry], is_na[entry], ok, texts)
 
 
 def _duplicates(table: Table, layout: _Layout, rows: _Rows, cells: _Cells, cat: _Catalogue,
@@ -557,27 +647,26 @@ def _duplicates(table: Table, layout: _Layout, rows: _Rows, cells: _Cells, cat: 
     if layout.long:
         sel = np.flatnonzero(rows.known[cells.row])
         at = cells.row[sel]
-        frame = pd.DataFrame({"u": rows.unit[at], "p": rows.period[at], "ind": cat.code[cells.prop[sel]],
-                              "row": rn[at]})
-        keys = ["u", "p", "ind"]
+        key = rows.submission[at] * (cat.code_id.max(initial=0) + 1) + cat.code_id[cells.prop[sel]]
     else:
         at = np.flatnonzero(rows.known)
-        frame = pd.DataFrame({"u": rows.unit[at], "p": rows.period[at], "row": rn[at]})
-        keys = ["u", "p"]
-    dup = frame.duplicated(keys, keep="first").to_numpy()
+        key = rows.submission[at]
+    key = pd.Series(key)
+    dup = key.duplicated(keep="first").to_numpy()
     if not dup.any():
         return
-    first = frame.groupby(keys, sort=False)["row"].transform("first").to_numpy()
+    first = pd.Series(rn[at]).groupby(key, sort=False).transform("first").to_numpy()
     for k in np.flatnonzero(dup):
-        u, per, row = frame["u"].iat[k], frame["p"].iat[k], int(frame["row"].iat[k])
+        i = at[k]
+        u, per, row = rows.unit[i], rows.period[i], int(rn[i])
         if layout.long:
             j = layout.roles["ind_name"]
-            problems.add(row, j, table.cells[at[k], j], f"同一单位同一季度的指标重复:单位 {u} {per} 的"
-                                                        f"「{frame['ind'].iat[k]}」出现在第{first[k]}行和第{row}行")
+            problems.add(row, j, table.text(i, j), f"同一单位同一季度的指标重复:单位 {u} {per} 的"
+                                                   f"「{cat.code[cells.prop[sel[k]]]}」出现在第{first[k]}行和第{row}行")
         else:
             j = layout.roles["unit"]
-            problems.add(row, j, table.cells[at[k], j], f"同一单位同一季度重复:单位 {u} {per} "
-                                                        f"出现在第{first[k]}行和第{row}行")
+            problems.add(row, j, table.text(i, j), f"同一单位同一季度重复:单位 {u} {per} "
+                                                   f"出现在第{first[k]}行和第{row}行")
 
 
 def _cross_checks(table: Table, layout: _Layout, rows: _Rows, cells: _Cells, cat: _Catalogue,
@@ -586,13 +675,14 @@ def _cross_checks(table: Table, layout: _Layout, rows: _Rows, cells: _Cells, cat
     rn = table.row_numbers
     n = len(rn)
     if layout.long:  # one submission spans several rows: group the rows by (unit, period)
-        key = np.where(rows.known, rows.unit.astype(str) + "\0" + rows.period.astype(str), "")
-        sub_of_row = pd.factorize(key)[0]
+        sub_of_row = pd.factorize(rows.submission)[0]
     else:
         sub_of_row = np.arange(n)
     for x, s in enumerate(cat.schemes):
-        subs = np.unique(sub_of_row[rows.scheme == x])
-        if not s.checks or not len(subs):
+        if not s.checks:
+            continue
+        subs = _distinct(sub_of_row[rows.scheme == x])
+        if not len(subs):
             continue
         pos = np.full(n, -1)
         pos[subs] = np.arange(len(subs))
@@ -600,14 +690,18 @@ def _cross_checks(table: Table, layout: _Layout, rows: _Rows, cells: _Cells, cat
         in_s = np.flatnonzero(rows.scheme == x)[::-1]
         first_row[pos[sub_of_row[in_s]]] = in_s  # reversed: the first row of each submission wins
         codes = sorted({c for ch in s.checks for c in ch.reads()})
-        values, raws, where, rows_at = {}, {}, {}, {}
+        read = np.zeros(len(cat.code), dtype=bool)
+        read[[cat.prop_of[x][c] for c in codes]] = True
+        read = np.flatnonzero(read[cells.prop] & cells.ok)    # the cells any check reads
+        read_prop = cells.prop[read]
+        values, cell_of, where, rows_at = {}, {}, {}, {}
         for c in codes:
-            m = np.flatnonzero((cells.prop == cat.prop_of[x][c]) & cells.ok)
+            m = read[read_prop == cat.prop_of[x][c]]
             at = pos[sub_of_row[cells.row[m]]]
             values[c] = np.full(len(subs), np.nan)
             values[c][at] = cells.value[m]
-            raws[c] = np.full(len(subs), "", dtype=object)
-            raws[c][at] = cells.raw[m]
+            cell_of[c] = np.full(len(subs), -1)
+            cell_of[c][at] = m
             where[c] = np.full(len(subs), -1)
             where[c][at] = cells.col[m]
             rows_at[c] = np.zeros(len(subs), dtype=np.int64)
@@ -617,7 +711,7 @@ def _cross_checks(table: Table, layout: _Layout, rows: _Rows, cells: _Cells, cat
             for k in np.flatnonzero(~ch.holds({c: values[c] for c in reads})):
                 shown = ",".join(f"{s.indicators[c].name}={values[c][k]:g}" for c in reads)
                 message = f"不满足校验规则「{ch.name}」({ch.expr}):{shown}"
-                value = "、".join(str(raws[c][k]) for c in reads)
+                value = "、".join(cells.raw(cell_of[c][k]) if cell_of[c][k] >= 0 else "" for c in reads)
                 if layout.long:  # reported on the last of the rows involved
                     i = first_row[k]
                     problems.add(max(int(rows_at[c][k]) for c in reads), layout.roles["value"], value,
@@ -751,18 +845,15 @@ def write_batch(store, checked: Checked, actor: User) -> IngestResult:
         tag = f"{batch_id}_{id(cur)}"
         cur.register(f"up_subs_{tag}", subs)
         cur.register(f"up_vals_{tag}", vals)
-        # One thread for the insert: DuckDB's parallel insert of a batch this size (180k rows) spends
-        # more on coordinating its two threads than it saves (2–3× slower on the benchmark machine).
-        # The setting is the database's, so it is put back to its default at once (RESET, not the
-        # value read before: two uploads at the same time would restore each other's 1).
-        cur.execute("SET threads = 1")
+        # DuckDB's threads as configured: one thread makes the INSERT of a province's quarter (180k
+        # rows) look 3× faster, but only by leaving the compression of the rows to the COMMIT; with
+        # the COMMIT the two take as long at 180k rows and two threads 40% less at 2.7M.
         try:
             cur.execute(f"""INSERT INTO submissions SELECT {batch_id}, unit_code, period,
                             CAST(self_score AS DOUBLE), CAST(row_no AS INTEGER) FROM up_subs_{tag}""")
             cur.execute(f"""INSERT INTO indicator_values SELECT {batch_id}, unit_code, period, indicator,
                             CAST(value AS DOUBLE), CAST(is_na AS BOOLEAN) FROM up_vals_{tag}""")
         finally:
-            cur.execute("RESET threads")
             cur.unregister(f"up_subs_{tag}")
             cur.unregister(f"up_vals_{tag}")
         record(cur, actor, "upload", checked.file_name, f"批次 #{batch_id}:{summary},sha256 {checked.sha256[:12]}")

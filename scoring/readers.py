@@ -3,6 +3,10 @@
 Forgiving about encodings, delimiters, title lines and blank rows; bounded in time and memory
 whatever a file claims (a 1 MB .xlsx can describe 16,384 styled columns of a million rows).
 Only :func:`decode_bytes` raises; every other failure is a :class:`Problem` of the table.
+
+The usual CSV (no quotes, every row as wide as the first) is split by Arrow's CSV reader into
+string columns; anything else goes through the csv module, which gives the same table where both
+can read a file (tests/test_ingest_fast.py).
 """
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ from datetime import date, datetime, time as dtime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from .errors import InputError
 
@@ -64,6 +71,8 @@ class Problem(dict):
 class Table:
     """The cells of an upload as text (stripped, ``""`` for blank), with spreadsheet row numbers.
 
+    ``columns`` holds one Arrow string column per header column, a value per data row; ``cells``
+    is the same as a data rows × columns object array, made when first asked for.
     ``stray`` lists the columns (0-based) right of the header's last title that hold data."""
 
     file_name: str
@@ -72,7 +81,7 @@ class Table:
     delimiter: str = ""
     header: list[str] = field(default_factory=list)
     header_row: int = 1
-    cells: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=object))  # data rows × columns
+    columns: list[pa.Array] = field(default_factory=list)
     row_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     stray: list[int] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)      # the file could not be read
@@ -81,6 +90,28 @@ class Table:
     def ok(self) -> bool:
         return not self.problems
 
+    @functools.cached_property
+    def cells(self) -> np.ndarray:
+        return self._block(len(self.row_numbers))
+
+    def _block(self, n: int) -> np.ndarray:
+        """The first ``n`` data rows as an object array."""
+        block = np.empty((n, len(self.columns)), dtype=object)
+        for j, column in enumerate(self.columns):
+            block[:, j] = column.slice(0, n).to_numpy(zero_copy_only=False)
+        return block
+
+    def text(self, i: int, j: int) -> str:
+        return self.columns[j][int(i)].as_py()
+
+    def nonblank(self, j: int) -> np.ndarray:
+        return pc.binary_length(self.columns[j]).to_numpy() > 0
+
+    def factorize(self, j: int) -> tuple[np.ndarray, pa.Array]:
+        """(code of every cell of column ``j``, the distinct texts: cell i is ``texts[codes[i]]``)."""
+        encoded = self.columns[j].dictionary_encode()
+        return encoded.indices.to_numpy(), encoded.dictionary
+
     def preview(self, n: int = PREVIEW_ROWS) -> pd.DataFrame:
         """The first ``n`` data rows as read, the first column 行 being the spreadsheet row number."""
         names, seen = [], {}
@@ -88,7 +119,8 @@ class Table:
             name = h or f"(第{j + 1}列)"
             seen[name] = seen.get(name, 0) + 1
             names.append(name if seen[name] == 1 else f"{name}({seen[name]})")
-        df = pd.DataFrame(self.cells[:n].reshape(-1, len(names)), columns=names, dtype=object)
+        n = min(n, len(self.row_numbers))
+        df = pd.DataFrame(self._block(n).reshape(-1, len(names)), columns=names, dtype=object)
         df.insert(0, "行" if "行" not in names else "(行号)", self.row_numbers[:n])
         return df
 
@@ -132,10 +164,14 @@ def decode_bytes(data: bytes) -> str:
 
 def sniff_delimiter(text: str) -> str:
     """``"\\t"`` when the first non-blank line has more tabs than commas, else ``","``."""
-    for line in text.splitlines():
-        if line.strip():
-            return "\t" if line.count("\t") > line.count(",") else ","
-    return ","
+    head = text[:1 << 16]       # the first lines, not the whole file's
+    lines = head.splitlines()[:-1] if len(head) < len(text) else head.splitlines()  # the last may be cut
+    line = next((line for line in lines if line.strip()), None)
+    if line is None and len(head) < len(text):
+        line = next((line for line in text.splitlines() if line.strip()), None)
+    if line is None:
+        return ","
+    return "\t" if line.count("\t") > line.count(",") else ","
 
 
 def csv_records(text: str, delimiter: str) -> list[list[str]]:
@@ -147,14 +183,21 @@ def csv_records(text: str, delimiter: str) -> list[list[str]]:
 
 
 # -- CSV -------------------------------------------------------------------------------------------
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _PADDING = re.compile(r"[^\S\r\n]")        # whitespace other than line breaks
 _PADDING_TAB = re.compile(r"[^\S\r\n\t]")  # ... and other than the tab delimiter
 _BINARY = "文件含有二进制内容,不是文本表格:请上传 .csv 或 .xlsx 文件"
+# The text is screened as UTF-8 bytes in one pass (bytes.translate keeps only the bytes named here):
+# control characters are those bytes themselves, and every whitespace character but \r and \n
+# begins with one of _PADDING_BYTES (tests/test_ingest_fast.py checks every code point).
+_CONTROL_BYTES = frozenset([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f])
+_PADDING_BYTES = {",": frozenset(b" \t\xc2\xe1\xe2\xe3"), "\t": frozenset(b" \xc2\xe1\xe2\xe3")}
+_QUOTE = ord('"')
+_SCREEN = {d: bytes(b for b in range(256) if b not in _CONTROL_BYTES | pad | {_QUOTE})
+           for d, pad in _PADDING_BYTES.items()}   # the bytes to delete
 
 
-def _csv_rows(data: bytes, table: Table) -> list[tuple[int, list[str]]]:
+def _read_csv(data: bytes, table: Table, header_keys) -> None:
     if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
         raise _Unreadable(_file_problem(_BINARY))
     try:
@@ -162,21 +205,120 @@ def _csv_rows(data: bytes, table: Table) -> list[tuple[int, list[str]]]:
     except InputError as exc:
         raise _Unreadable(_file_problem(str(exc))) from None
     text = text.rstrip("\x1a")  # DOS end-of-file marker of old exports
-    if _CONTROL_RE.search(text):
-        raise _Unreadable(_file_problem(_BINARY))
     if any(ch in text for ch in _INVISIBLE):
         text = text.translate({ord(ch): None for ch in _INVISIBLE})
+    raw = text.encode("utf-8")
     table.delimiter = sniff_delimiter(text)
+    found = frozenset(raw.translate(None, _SCREEN[table.delimiter]))
+    if found & _CONTROL_BYTES:
+        raise _Unreadable(_file_problem(_BINARY))
+    # most exports have no padding at all: then no cell needs stripping
+    padded = bool(found & _PADDING_BYTES[table.delimiter])
+    if _QUOTE not in found and _csv_columns(text, raw, padded, table, header_keys):
+        return
     try:
         rows = csv_records(text, table.delimiter)
     except InputError as exc:
         raise _Unreadable(_file_problem(str(exc))) from None
     if len(rows) > MAX_ROWS + 1:
         raise _Unreadable(_file_problem(f"文件超过 {MAX_ROWS} 行,请拆分后上传"))
-    # most exports have no padding at all: one scan of the text spares stripping every cell
-    if (_PADDING_TAB if table.delimiter == "\t" else _PADDING).search(text):
+    if padded and (_PADDING_TAB if table.delimiter == "\t" else _PADDING).search(text):
         rows = [[c.strip() for c in r] for r in rows]
-    return [(i, r) for i, r in enumerate(rows, start=1) if any(r)]
+    _tabulate(table, [(i, r) for i, r in enumerate(rows, start=1) if any(r)], header_keys)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str):
+    """The lines of ``text`` with their ends, as ``io.StringIO(text, newline="")`` gives them (what
+    the csv module reads), one at a time without copying the text."""
+    start = 0
+    for end in _LINE_END.finditer(text):
+        yield text[start:end.end()]
+        start = end.end()
+    if start < len(text):
+        yield text[start:]
+
+
+def _csv_columns(text: str, raw: bytes, padded: bool, table: Table, header_keys) -> bool:
+    """Fill ``table`` from a CSV text without quotes (``raw``: its UTF-8) by Arrow's reader, or
+    return False when the csv module must read it: ragged rows, blank lines only, a limit exceeded.
+
+    Without quotes a record is a line (ended by \\r\\n, \\n or \\r, as for the csv module) and a cell
+    holds neither a line break nor, in a tab-separated file, a tab: any other whitespace in it is
+    padding, stripped like every cell of a padded file (``padded``). The header is found among the
+    first lines by the csv module; the lines below it go to Arrow, one string column each.
+    """
+    head: list[tuple[int, list[str], int]] = []   # (row number, cells, characters up to its end)
+    end = 0
+    try:
+        for n, line in enumerate(_lines(text), start=1):
+            end += len(line)
+            record = [c.strip() for c in next(csv.reader([line], delimiter=table.delimiter), [])]
+            if any(record):
+                head.append((n, record, end))
+                if len(head) == _HEAD_RECORDS:
+                    break
+    except csv.Error:       # a cell over the csv module's size limit
+        return False
+    if not head:
+        return False
+    header_row, header, end = head[_header_at([r for _, r, _ in head], header_keys)]
+    body = raw[len(text[:end].encode("utf-8")):]
+    width = max((j + 1 for j, h in enumerate(header) if h), default=0)
+    if re.search(rb"[^\r\n]", body):
+        first = re.match(rb"[^\r\n]*", body).group()
+        names = [str(j) for j in range(first.count(table.delimiter.encode()) + 1)]
+        try:
+            read = pa_csv.read_csv(
+                pa.BufferReader(body),
+                read_options=pa_csv.ReadOptions(column_names=names),
+                parse_options=pa_csv.ParseOptions(delimiter=table.delimiter, quote_char=False, double_quote=False,
+                                                  escape_char=False, newlines_in_values=False,
+                                                  ignore_empty_lines=False),
+                convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                      strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                      check_utf8=False))
+        except pa.ArrowInvalid:      # rows of different widths
+            return False
+        columns = [c.combine_chunks() for c in read.columns]
+    elif body:
+        return False                 # blank lines only: the csv module counts them
+    else:
+        columns = []
+    rows = len(columns[0]) if columns else 0
+    if header_row + rows > MAX_ROWS + 1 or width > MAX_COLS:
+        return False
+    lengths = [pc.binary_length(c).to_numpy() for c in columns]
+    if any(int(length.max(initial=0)) > csv.field_size_limit() for length in lengths):
+        return False                 # the csv module refuses a cell so long
+    if padded:
+        columns = [_stripped(c) for c in columns]
+        lengths = [pc.binary_length(c).to_numpy() for c in columns]
+    filled = np.zeros(rows, dtype=bool)
+    for length in lengths:
+        filled |= length > 0
+    keep = np.flatnonzero(filled)    # blank rows are left out, their row numbers skipped
+    if len(keep) * width > MAX_CELLS:
+        return False
+    if len(keep) < rows:
+        columns = [c.take(keep) for c in columns]
+    if width > len(columns):         # rows shorter than the header: blank cells
+        columns += [pa.array([""] * len(keep), pa.string())] * (width - len(columns))
+    table.header, table.header_row = header[:width], header_row
+    table.columns = columns[:width]
+    table.row_numbers = header_row + 1 + keep.astype(np.int64)
+    table.stray = [j for j in range(width, len(lengths)) if lengths[j].any()]
+    return True
+
+
+def _stripped(column: pa.Array) -> pa.Array:
+    """The column with every cell stripped (str.strip, once per distinct text)."""
+    encoded = column.dictionary_encode()
+    texts = encoded.dictionary.to_pylist()
+    clean = [t.strip() for t in texts]
+    return column if clean == texts else pa.array(clean, pa.string()).take(encoded.indices)
 
 
 # -- XLSX ------------------------------------------------------------------------------------------
@@ -433,17 +575,25 @@ def _dense(cells: dict[int, str]) -> list[str]:
     return row
 
 
+_HEAD_RECORDS = 10
+
+
+def _header_at(head: list[list[str]], header_keys) -> int:
+    """Which of the first non-blank records is the header: the first naming a ``header_keys``
+    column (a title line above it is tolerated), else the first."""
+    return next((k for k, r in enumerate(head) if any(header_key(c) in header_keys for c in r)), 0)
+
+
 def _tabulate(table: Table, records: list, header_keys) -> None:
     """Fill ``table`` from its non-blank records (row number, cells as a list, or a dict for XLSX).
 
-    The header is the first record naming a ``header_keys`` column among the first ten (a title
-    line above it is tolerated), else the first record. The table is as wide as the header's last
-    title; data further right is only noted in ``table.stray``.
+    The header is found among the first ten (:func:`_header_at`). The table is as wide as the
+    header's last title; data further right is only noted in ``table.stray``.
     """
     if not records:
         raise _Unreadable(_file_problem("文件中没有任何内容"))
-    head = [(n, _dense(r) if isinstance(r, dict) else r) for n, r in records[:10]]
-    at = next((k for k, (_, r) in enumerate(head) if any(header_key(c) in header_keys for c in r)), 0)
+    head = [(n, _dense(r) if isinstance(r, dict) else r) for n, r in records[:_HEAD_RECORDS]]
+    at = _header_at([r for _, r in head], header_keys)
     header_row, header = head[at]
     width = max((j + 1 for j, h in enumerate(header) if h), default=0)
     if width > MAX_COLS:
@@ -473,7 +623,9 @@ def _tabulate(table: Table, records: list, header_keys) -> None:
                 cells[k, :m] = r[:m]
                 if len(r) > width:
                     stray.update(j for j in range(width, len(r)) if r[j])
-    table.cells = cells.reshape(len(body), width)
+    cells = cells.reshape(len(body), width)
+    table.columns = [pa.array(cells[:, j], pa.string()) for j in range(width)]
+    table.cells = cells
     table.stray = sorted(stray)
 
 
@@ -493,10 +645,10 @@ def read_upload(data: bytes, file_name: str, header_keys=frozenset()) -> Table:
                 raise _Unreadable(_file_problem("文件扩展名为 .xlsx,但内容不是有效的 Excel 文件"))
             table.kind = "xlsx"
             records = _xlsx_rows(data)
+            _tabulate(table, records, header_keys)
         else:
             table.kind = "csv"
-            records = _csv_rows(data, table)
-        _tabulate(table, records, header_keys)
+            _read_csv(data, table, header_keys)
     except _Unreadable as stop:
         table.problems.append(stop.problem)
     return table
