@@ -13,12 +13,16 @@ BEST = "#2e7d32"
 OWN = "#d35400"          # a unit user's own unit, wherever it is marked
 FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, sans-serif"
 # plotly_white's layout (white paper, light grid); its per-trace defaults are left out: every trace
-# here sets its own colours, and copying them into each figure cost ~25 ms a chart
+# here sets its own colours, and copying them into each figure cost ~25 ms a chart. It is the
+# process's default template (the app's figures are all made here), which plotly applies to a new
+# figure without validating it again: ~7 ms a chart less than passing it to each figure.
 TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)
+pio.templates["kaoping"] = TEMPLATE
+pio.templates.default = "kaoping"
 
 
 def _layout(fig: go.Figure, title: str, *, height: int = 360, **kw) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)), template=TEMPLATE,
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)),
                       font=dict(family=FONT, size=13), height=height,
                       margin=dict(l=10, r=10, t=50, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1), **kw)

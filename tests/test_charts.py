@@ -22,6 +22,14 @@ def test_score_trend_has_unit_mean_and_best():
     assert "得分走势" in fig.layout.title.text
 
 
+def test_every_figure_has_the_white_layout_and_the_chinese_font():
+    for fig in (charts.score_trend(HISTORY), charts.rank_trend(HISTORY), charts.score_trend(HISTORY.iloc[0:0])):
+        spec = fig.to_plotly_json()["layout"]
+        assert spec["template"]["layout"]["plot_bgcolor"] == "white"
+        assert spec["template"]["layout"]["xaxis"]["gridcolor"] == "#EBF0F8"
+        assert "Noto Sans CJK SC" in spec["font"]["family"]
+
+
 def test_rank_trend_puts_first_on_top():
     fig = charts.rank_trend(HISTORY)
     lo, hi = fig.layout.yaxis.range
