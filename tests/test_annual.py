@@ -97,10 +97,6 @@ def _faulty(unit, year):
 
 
 # -- the command line -------------------------------------------------------------------------------
-def cli(*args, db):
-    return run_cli(*args, db=db)
-
-
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "cli.duckdb"
@@ -114,28 +110,28 @@ def db(tmp_path):
 
 
 def test_cli_annual_json_has_exactly_the_spec_keys(db):
-    r = cli("annual", "--year", "2025", "--format", "json", db=db)
+    r = run_cli("annual", "--year", "2025", "--format", "json", db=db)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert rows and all(list(row) == SPEC_KEYS for row in rows)
     assert all(len(row["quarters"]) == 4 and row["quarters"][2] is None for row in rows)
     assert all(isinstance(row["rank"], int) and isinstance(row["total"], float) for row in rows)
     assert "市教育局" in r.stdout                              # UTF-8, not ASCII-escaped
-    table = cli("annual", "--year", "2025", db=db)
+    table = run_cli("annual", "--year", "2025", db=db)
     assert table.returncode == 0 and "缺报" in table.stdout and "三季度" in table.stdout
-    csv = cli("annual", "--year", "2025", "--format", "csv", "--group", "市直部门", db=db)
+    csv = run_cli("annual", "--year", "2025", "--format", "csv", "--group", "市直部门", db=db)
     assert csv.returncode == 0 and csv.stdout.splitlines()[0].endswith("2025Q1,2025Q2,2025Q3,2025Q4")
 
 
 def test_cli_usage_errors_exit_2(db):
-    assert cli("annual", db=db).returncode == 2
-    assert cli("annual", "--year", "明年", db=db).returncode == 2
-    assert cli("annual-report", db=db).returncode == 2
+    assert run_cli("annual", db=db).returncode == 2
+    assert run_cli("annual", "--year", "明年", db=db).returncode == 2
+    assert run_cli("annual-report", db=db).returncode == 2
 
 
 def test_cli_annual_report_template_import_show(db, tmp_path):
     template = tmp_path / "t.xlsx"
-    r = cli("annual-report", "template", "--out", str(template), "--unit", "U1", "--year", "2024", db=db)
+    r = run_cli("annual-report", "template", "--out", str(template), "--unit", "U1", "--year", "2024", db=db)
     assert r.returncode == 0 and template.exists(), r.stderr
     rep = yearbook.read_reports(template.read_bytes(), "t.xlsx")[0][0]
     rep.values[("三", "一", "自然人")] = rep.values[("三", "一", "总计")] = 3
@@ -145,29 +141,29 @@ def test_cli_annual_report_template_import_show(db, tmp_path):
     broken = yearbook.Report("U1", 2024, dict(rep.values))
     broken.values[("三", "三(七)", "自然人")] = 2
     bad.write_bytes(yearbook.template_bytes("U1", "市教育局", 2024, broken))
-    r = cli("annual-report", "import", str(bad), db=db)
+    r = run_cli("annual-report", "import", str(bad), db=db)
     assert r.returncode == 1 and "表三「（七）总计」行「自然人」列为2,应等于（一）至（六）各项之和3" in r.stdout
     good = tmp_path / "good.xlsx"
     good.write_bytes(yearbook.template_bytes("U1", "市教育局", 2024, rep))
-    r = cli("annual-report", "import", str(good), db=db)
+    r = run_cli("annual-report", "import", str(good), db=db)
     assert r.returncode == 0 and "已导入1份年报统计表" in r.stdout, r.stdout + r.stderr
-    r = cli("annual-report", "show", "U1", "--year", "2024", db=db)
+    r = run_cli("annual-report", "show", "U1", "--year", "2024", db=db)
     assert r.returncode == 0 and "一、本年新收政府信息公开申请数量" in r.stdout and "勾稽错误0处" in r.stdout
     out = tmp_path / "u1.docx"
-    assert cli("annual-report", "show", "U1", "--year", "2024", "--out", str(out), db=db).returncode == 0
+    assert run_cli("annual-report", "show", "U1", "--year", "2024", "--out", str(out), db=db).returncode == 0
     assert len(Document(str(out)).tables) == 3
-    r = cli("annual-report", "show", "U2", "--year", "2024", db=db)
+    r = run_cli("annual-report", "show", "U2", "--year", "2024", db=db)
     assert r.returncode == 1 and "没有2024年度的年报统计数据" in r.stderr
-    listed = cli("annual-report", "list", "--year", "2024", db=db)
+    listed = run_cli("annual-report", "list", "--year", "2024", db=db)
     assert listed.returncode == 0 and "U1" in listed.stdout
 
 
 def test_cli_annual_bulletin(db, tmp_path):
     out = tmp_path / "annual.docx"
-    r = cli("annual-bulletin", "--year", "2025", "--out", str(out), db=db)
+    r = run_cli("annual-bulletin", "--year", "2025", "--out", str(out), db=db)
     assert r.returncode == 0 and out.exists(), r.stderr
     assert "关于2025年度全市政务公开工作考评结果的通报" in [p.text for p in Document(str(out)).paragraphs]
-    r = cli("annual-bulletin", "--year", "2019", "--out", str(out), db=db)
+    r = run_cli("annual-bulletin", "--year", "2019", "--out", str(out), db=db)
     assert r.returncode == 1 and "2019年度没有考评数据" in r.stderr
 
 
